@@ -1,0 +1,155 @@
+"""Migrations: declared schema, idempotent re-runs, both engines from empty, the psql script."""
+
+from __future__ import annotations
+
+import os
+import sys
+import subprocess
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pywrap import sqlfiles
+from pywrap.migrate import MigrationError, migrate_connection
+
+EXPECTED = Path(__file__).with_name("expected_schema.txt")
+
+# Engine-neutral description of the package's catalog: partitions, chunks and the
+# PostgreSQL engine's default partition are storage details, not part of the surface.
+CATALOG = """
+SELECT kind, line FROM (
+    SELECT 'relation' AS kind,
+           format('%s.%s %s', n.nspname, c.relname,
+                  CASE c.relkind WHEN 'p' THEN 'table' WHEN 'r' THEN 'table' WHEN 'v' THEN 'view'
+                                 WHEN 'm' THEN 'materialized view' ELSE c.relkind::text END) AS line
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('analytics', 'analytics_internal') AND c.relkind IN ('r', 'p', 'v', 'm')
+      AND NOT c.relispartition AND c.relname <> 'tb_event_default'
+    UNION ALL
+    SELECT 'column', format('%s.%s.%s %s%s', n.nspname, c.relname, a.attname,
+                            format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' not null' ELSE '' END)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('analytics', 'analytics_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'c')
+      AND NOT c.relispartition AND c.relname <> 'tb_event_default' AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'index', format('%s.%s on %s (%s)', n.nspname, ic.relname, c.relname,
+                           regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING \\w+ ', ''))
+    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('analytics', 'analytics_internal') AND NOT c.relispartition
+      AND c.relname <> 'tb_event_default'
+    UNION ALL
+    SELECT 'function', format('%s.%s(%s) -> %s %s%s %s', n.nspname, p.proname,
+                              pg_get_function_identity_arguments(p.oid), pg_get_function_result(p.oid),
+                              CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END,
+                              CASE WHEN p.prosecdef THEN ' security definer' ELSE '' END,
+                              coalesce(array_to_string(p.proconfig, ' '), ''))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('analytics', 'analytics_internal')
+    UNION ALL
+    SELECT 'comment', format('%s.%s has a comment', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('analytics', 'analytics_internal') AND c.relkind IN ('r', 'p', 'v', 'm')
+      AND NOT c.relispartition AND c.relname <> 'tb_event_default'
+      AND obj_description(c.oid, 'pg_class') IS NOT NULL
+) s ORDER BY kind, line
+"""
+
+
+def catalog(conn: psycopg.Connection) -> list[str]:
+    return [f"{kind}: {line}" for kind, line in conn.execute(CATALOG).fetchall()]
+
+
+def test_migrated_database_equals_declared_schema(conn):
+    actual = catalog(conn)
+    if os.environ.get("MA_UPDATE_SCHEMA"):
+        EXPECTED.write_text("\n".join(actual) + "\n")
+    expected = EXPECTED.read_text().splitlines()
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    assert not missing and not extra, f"missing: {missing}\nextra: {extra}\n(regenerate with MA_UPDATE_SCHEMA=1)"
+
+
+def test_every_function_pins_search_path_or_says_why(conn):
+    # Inlined per-event helpers may not carry SET (it would stop inlining); their files say so.
+    rows = conn.execute(
+        """SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname IN ('analytics', 'analytics_internal')
+             AND NOT coalesce(array_to_string(p.proconfig, ' ') LIKE '%search_path=%', false)"""
+    ).fetchall()
+    for (name,) in rows:
+        text = (sqlfiles.sql_root() / "functions" / f"{name}.sql").read_text()
+        assert "No SET search_path" in text, f"{name} neither pins search_path nor explains why"
+
+
+def test_rerun_changes_nothing(conn, engine_name):
+    before = catalog(conn)
+    ledger = conn.execute("SELECT version, checksum, applied_at FROM analytics_internal.tb_migration").fetchall()
+    report = migrate_connection(conn)
+    assert report.applied == [] and report.engine == engine_name
+    assert catalog(conn) == before
+    assert conn.execute("SELECT version, checksum, applied_at FROM analytics_internal.tb_migration").fetchall() == ledger
+
+
+def test_engine_is_reported(conn, engine_name):
+    assert conn.execute("SELECT analytics.fn_engine()").fetchone()[0] == engine_name
+    kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'analytics.tb_event'::regclass").fetchone()[0]
+    if engine_name == "timescaledb":
+        hypertables = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'tb_event'"
+        ).fetchone()[0]
+        assert (kind, hypertables) == ("r", 1)
+    else:
+        assert kind == "p"
+
+
+def test_edited_migration_is_refused(conn):
+    conn.execute("UPDATE analytics_internal.tb_migration SET checksum = 'x' WHERE version = '0001'")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrate_connection(conn)
+
+
+@pytest.mark.pg_only
+def test_fresh_install_cli_and_concurrent_runs(pg_server, engine_name):
+    with pg_server.connect("postgres", autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS ma_fresh WITH (FORCE)")
+        admin.execute("CREATE DATABASE ma_fresh")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with pg_server.connect("ma_fresh", autocommit=True) as c:
+                migrate_connection(c)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with pg_server.connect("ma_fresh", autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM analytics_internal.tb_migration").fetchone()[0] == len(sqlfiles.migrations())
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("mobile-analytics")), "migrate", "--database-url", pg_server.conninfo("ma_fresh")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "0 migration(s) applied" in out and "engine postgresql" in out
+
+
+@pytest.mark.pg_only
+def test_psql_install_script_builds_the_same_schema(pg_server, conn, engine_name):
+    with pg_server.connect("postgres", autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS ma_psql WITH (FORCE)")
+        admin.execute("CREATE DATABASE ma_psql")
+    script = sqlfiles.install_script()
+    for _ in range(2):  # the second run must be a harmless no-op
+        subprocess.run(
+            ["psql", "--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg_server.conninfo("ma_psql")],
+            input=script, text=True, check=True, capture_output=True,
+        )
+    with pg_server.connect("ma_psql", autocommit=True) as c:
+        assert catalog(c) == catalog(conn)
