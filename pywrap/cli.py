@@ -6,13 +6,17 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
 
 import psycopg
 
+from . import __version__, logs, sqlfiles
 from . import migrate as migrate_mod
-from . import sqlfiles
+from .config import ConfigError, Settings
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -34,6 +38,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     report = migrate_mod.migrate(_database_url(args), engine=args.engine, chunk_interval=args.chunk_interval)
     for name in report.applied:
         print(f"applied  {name}")
+    if args.engine != "auto" and args.engine != report.engine:
+        print(f"warning: --engine {args.engine} ignored: this database was installed with {report.engine}",
+              file=sys.stderr)
     print(
         f"engine {report.engine}: {len(report.applied)} migration(s) applied, "
         f"{len(report.skipped)} already present, {report.functions} function file(s) "
@@ -74,6 +81,66 @@ def cmd_create_app(args: argparse.Namespace) -> int:
 def cmd_engine(args: argparse.Namespace) -> int:
     with psycopg.connect(_database_url(args), autocommit=True) as conn:
         print(conn.execute("SELECT analytics.fn_engine()").fetchone()[0])
+    return 0
+
+
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    # uvicorn handles SIGTERM during serving and re-raises it afterwards; exiting through
+    # SystemExit (not the default disposition) lets the embedded cluster be stopped too.
+    raise SystemExit(0)
+
+
+def _shown_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from . import embedded, server  # the server's imports are not needed by the other commands
+
+    try:
+        settings = Settings.from_env(host=args.host, port=args.port, database_url=args.database_url,
+                                     data_dir=args.data_dir, pool_max=args.pool_size)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    cluster = None
+    lines = [f"mobile-analytics {__version__}",
+             f"  GraphQL      http://{_shown_host(settings.host)}:{settings.port}/graphql  (GraphiQL in a browser)"]
+    try:
+        if settings.database_url:
+            url = settings.database_url
+            if not args.no_migrate:
+                migrate_mod.migrate(url)
+            lines.append("  database     from --database-url / DATABASE_URL")
+            if not settings.admin_token:
+                lines.append("  admin        disabled (set MOBILE_ANALYTICS_ADMIN_TOKEN to manage apps)")
+        else:
+            data_dir = settings.data_dir or embedded.default_data_dir()
+            cluster = embedded.EmbeddedCluster(data_dir)
+            url = cluster.start()
+            migrate_mod.migrate(url)
+            demo = embedded.ensure_demo_app(url, data_dir)
+            if not settings.admin_token:
+                settings = settings.with_(admin_token=embedded.admin_token(data_dir))
+            lines.append(f"  database     {cluster.url}  (embedded, {'started' if cluster.started_here else 'reused'};"
+                         f" data in {cluster.data_dir})")
+            if demo is not None:
+                lines += [f"  demo app     {demo.identifier}",
+                          f"  write key    {demo.write_key}",
+                          f"  read key     {demo.read_key}"]
+            else:
+                lines.append(f"  demo app     {embedded.DEMO_APP} (its keys were shown at first start)")
+            lines.append(f"  admin token  {settings.admin_token}")
+        print("\n".join(lines), flush=True)
+        server.run(settings, url)
+    except embedded.EmbeddedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if cluster is not None:
+            cluster.stop()
     return 0
 
 
@@ -138,6 +205,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("engine", help="print the storage engine of an installed database")
     _add_db(p)
     p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser(
+        "serve",
+        help="run the GraphQL server (embedded PostgreSQL unless a database URL is given)",
+        description="Serve GraphQL at http://HOST:PORT/graphql (POST JSON, GraphiQL in a browser, "
+        "WebSocket subscriptions with graphql-transport-ws), plus /healthz and /readyz. "
+        "Without --database-url or DATABASE_URL it starts (or reuses) a private PostgreSQL cluster "
+        "in --data-dir, migrates it, creates a demo app on first start and prints its keys and an "
+        "admin token. With a URL it migrates that database (unless --no-migrate) and serves it. "
+        "Other settings come from MOBILE_ANALYTICS_* variables (see pywrap/config.py). "
+        "SIGTERM or Ctrl-C stop it after the requests in flight have finished.",
+    )
+    p.add_argument("--host", help="address to listen on (default: 127.0.0.1, or $MOBILE_ANALYTICS_HOST)")
+    p.add_argument("--port", type=int, help="port to listen on (default: 8000, or $MOBILE_ANALYTICS_PORT)")
+    p.add_argument("--database-url", metavar="URL",
+                   help="serve this database instead of the embedded one (default: $DATABASE_URL)")
+    p.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="the embedded cluster's directory (default: /var/lib/mobile-analytics as root, "
+                   "else ~/.local/share/mobile-analytics; or $MOBILE_ANALYTICS_DATA_DIR)")
+    p.add_argument("--pool-size", type=int, metavar="N",
+                   help="most database connections (default: 10; 1 for single-connection engines)")
+    p.add_argument("--no-migrate", action="store_true",
+                   help="with a database URL: do not install or upgrade the SQL package first")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

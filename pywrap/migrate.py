@@ -81,6 +81,7 @@ def _apply(conn: psycopg.Connection) -> MigrateReport:
         for f in sqlfiles.functions():
             conn.execute(f.text)
             report.functions += 1
+        conn.execute(sqlfiles.drop_stale_routines().text)
     # Continuous aggregates cannot be created inside a transaction block: autocommit, one file
     # at a time; each file is idempotent.
     for f in sqlfiles.continuous_aggregates():

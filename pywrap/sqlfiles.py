@@ -48,6 +48,11 @@ def ledger() -> SqlFile:
     return SqlFile(path, _read(path))
 
 
+def drop_stale_routines() -> SqlFile:
+    path = sql_root() / "drop_stale_routines.sql"
+    return SqlFile(path, _read(path))
+
+
 def post_migrate() -> SqlFile:
     path = sql_root() / "post_migrate.sql"
     return SqlFile(path, _read(path))
@@ -86,7 +91,7 @@ def install_script(engine: str = "auto", chunk_interval: str = "1 day") -> str:
     """
     out = [
         "-- mobile-analytics install script: apply with",
-        "--   psql --no-psqlrc --single-step=off -v ON_ERROR_STOP=1 -d DBNAME -f install.sql",
+        "--   psql --no-psqlrc -v ON_ERROR_STOP=1 -d DBNAME -f install.sql",
         "\\set ON_ERROR_STOP on",
         "SET client_min_messages = warning;",
         f"SET mobile_analytics.engine = {_literal(engine)};",
@@ -98,6 +103,10 @@ def install_script(engine: str = "auto", chunk_interval: str = "1 day") -> str:
     for m in migrations():
         flag = f"apply_{m.version}"
         out += [
+            "DO $edited$ BEGIN IF EXISTS (SELECT 1 FROM analytics_internal.tb_migration"
+            f" WHERE version = {_literal(m.version)} AND checksum <> {_literal(m.checksum)}) THEN"
+            f" RAISE EXCEPTION 'migration {m.version}_{m.name}.sql changed after it was applied'"
+            " USING HINT = 'Add a new migration instead of editing an applied one.'; END IF; END $edited$;",
             f"-- migration {m.version}_{m.name}",
             "SELECT NOT EXISTS (SELECT 1 FROM analytics_internal.tb_migration"
             f" WHERE version = {_literal(m.version)}) AS {flag} \\gset",
@@ -112,6 +121,7 @@ def install_script(engine: str = "auto", chunk_interval: str = "1 day") -> str:
         ]
     out += ["-- functions (re-applied every time)", "BEGIN;", "SET LOCAL check_function_bodies = off;"]
     out += [f.text for f in functions()]
+    out += [drop_stale_routines().text]
     out += ["COMMIT;", "", "-- rollups (idempotent; some statements cannot run inside a transaction)"]
     out += [f.text for f in continuous_aggregates()]
     out += ["", post_migrate().text, f"SELECT pg_advisory_unlock({MIGRATE_LOCK_KEY});", ""]

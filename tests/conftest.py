@@ -74,6 +74,10 @@ class Database:
 
     def connect(self, **kwargs) -> psycopg.Connection:
         kwargs.setdefault("autocommit", True)
+        if self.single_connection:
+            # The WASM engine serves every connection from one backend: a statement psycopg
+            # prepared on an earlier connection would still exist there and collide.
+            kwargs.setdefault("prepare_threshold", None)
         return self.server.connect(self.dbname, **kwargs)
 
 
@@ -121,6 +125,9 @@ def _reset(conn: psycopg.Connection) -> None:
     ).fetchall()
     if tables:
         conn.execute(f"TRUNCATE {', '.join(t for (t,) in tables)} RESTART IDENTITY CASCADE")
+    # One backend serves every connection on the WASM engine: forget what earlier tests left.
+    conn.execute("DEALLOCATE ALL")
+    conn.execute("RESET ALL")
 
 
 def make_database(request: pytest.FixtureRequest, engine_name: str) -> Iterator[Database]:

@@ -5,6 +5,8 @@
 -- cannot learn whether the app exists or the key was revoked:
 --   28000  missing, unknown, revoked or other-app key
 --   42501  a valid key of the other kind for this app (a read key used to ingest, ...)
+-- A key is live until its revoked_at has passed: NULL for a key in use, a future time for a
+-- key that fn_rotate_api_key retires after a grace period.
 -- last_used_at is refreshed at most once a minute, and never waits for a row lock: concurrent
 -- batches of the same key must not queue behind each other.
 CREATE OR REPLACE FUNCTION analytics_internal.fn_authenticate(p_app text, p_api_key text, p_kind text)
@@ -25,7 +27,7 @@ BEGIN
           INTO v_pk_app, v_pk_api_key, v_kind, v_used
         FROM analytics.tb_api_key k
         WHERE k.key_hash = analytics_internal.fn_hash_api_key(p_api_key)
-          AND k.revoked_at IS NULL;
+          AND (k.revoked_at IS NULL OR k.revoked_at > now());
     END IF;
 
     IF v_pk_app IS NULL OR v_pk_app IS DISTINCT FROM analytics_internal.fn_resolve_app(p_app) THEN

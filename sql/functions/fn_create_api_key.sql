@@ -1,6 +1,7 @@
 -- analytics.fn_create_api_key(p_app, p_kind, p_label) -> (key_id, kind, api_key)
 -- Issues a new key for an app. The plaintext api_key is returned once and never stored.
--- Errors: 22023 unknown kind; P0002 no such app.
+-- Errors: 22023 unknown kind, or a label over 200 characters or with control characters;
+-- P0002 no such app.
 CREATE OR REPLACE FUNCTION analytics.fn_create_api_key(
     p_app    text,
     p_kind   text,
@@ -15,17 +16,14 @@ SECURITY DEFINER
 SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
 AS $$
 DECLARE
-    v_pk_app integer := analytics_internal.fn_resolve_app(p_app);
+    v_pk_app integer;
 BEGIN
     IF p_kind IS NULL OR p_kind NOT IN ('write', 'read') THEN
         RAISE EXCEPTION 'unknown API key kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = '22023', HINT = 'Use ''write'' (ingest) or ''read'' (query).';
     END IF;
-    IF v_pk_app IS NULL THEN
-        RAISE EXCEPTION 'app % does not exist', quote_literal(p_app)
-            USING ERRCODE = 'P0002', HINT = 'Pass the app''s identifier or uuid.';
-    END IF;
-    IF p_label IS NOT NULL AND NOT analytics_internal.fn_is_clean_text(p_label, 200) THEN
+    v_pk_app := analytics_internal.fn_require_app(p_app);
+    IF p_label IS NOT NULL AND (char_length(p_label) > 200 OR NOT analytics_internal.fn_is_clean_text(p_label)) THEN
         RAISE EXCEPTION 'API key label is too long or holds control characters'
             USING ERRCODE = '22023', HINT = 'Use at most 200 printable characters.';
     END IF;

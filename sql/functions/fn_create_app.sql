@@ -24,7 +24,7 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'Use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit.';
     END IF;
-    IF p_name IS NULL OR NOT analytics_internal.fn_is_clean_text(p_name, 200) OR btrim(p_name) = '' THEN
+    IF p_name IS NULL OR char_length(p_name) > 200 OR NOT analytics_internal.fn_is_clean_text(p_name) OR btrim(p_name) = '' THEN
         RAISE EXCEPTION 'invalid app name'
             USING ERRCODE = '22023', HINT = 'Use 1 to 200 printable characters.';
     END IF;
@@ -33,7 +33,7 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Use an IANA zone name such as UTC or Europe/Berlin.';
     END IF;
     IF p_retention_days IS NULL OR p_retention_days NOT BETWEEN 1 AND 3650 THEN
-        RAISE EXCEPTION 'retention of % days is out of range', p_retention_days
+        RAISE EXCEPTION 'retention of % days is out of range', coalesce(p_retention_days::text, 'NULL')
             USING ERRCODE = '22023', HINT = 'Use 1 to 3650 days.';
     END IF;
     IF EXISTS (SELECT 1 FROM analytics.tb_app a WHERE a.identifier = p_identifier) THEN
@@ -41,9 +41,15 @@ BEGIN
             USING ERRCODE = '23505', HINT = 'Choose another identifier.';
     END IF;
 
-    INSERT INTO analytics.tb_app (identifier, name, owner_id, timezone, retention_days)
-    VALUES (p_identifier, p_name, coalesce(p_owner_id, gen_random_uuid()), p_timezone, p_retention_days)
-    RETURNING tb_app.id, tb_app.identifier INTO app_id, identifier;
+    BEGIN
+        INSERT INTO analytics.tb_app (identifier, name, owner_id, timezone, retention_days)
+        VALUES (p_identifier, p_name, coalesce(p_owner_id, gen_random_uuid()), p_timezone, p_retention_days)
+        RETURNING tb_app.id, tb_app.identifier INTO app_id, identifier;
+    EXCEPTION WHEN unique_violation THEN
+        -- lost a race with a concurrent create of the same identifier
+        RAISE EXCEPTION 'app % already exists', quote_literal(p_identifier)
+            USING ERRCODE = '23505', HINT = 'Choose another identifier.';
+    END;
 
     write_key := (analytics.fn_create_api_key(p_identifier, 'write', 'default write key')).api_key;
     read_key := (analytics.fn_create_api_key(p_identifier, 'read', 'default read key')).api_key;

@@ -1,7 +1,7 @@
 -- analytics.fn_create_partitions(p_back, p_ahead) -> integer (partitions created)
 --
 -- PostgreSQL engine: makes sure analytics.tb_event has a partition for every chunk from
--- p_back chunks ago to p_ahead chunks ahead (default: setting partitions_ahead), then moves
+-- p_back chunks ago (NULL: 3) to p_ahead chunks ahead (NULL: setting partitions_ahead), then moves
 -- rows that landed in the default partition into partitions of their own, creating those.
 -- Moving detaches the default partition for the length of this transaction: concurrent
 -- inserts wait for it rather than fail. On TimescaleDB it does nothing (chunks are automatic).
@@ -15,6 +15,7 @@ AS $$
 DECLARE
     v_interval interval := analytics_internal.fn_setting('chunk_interval')::interval;
     v_ahead    integer := coalesce(p_ahead, analytics_internal.fn_setting('partitions_ahead')::integer);
+    v_back     integer := coalesce(p_back, 3);
     v_created  integer := 0;
     v_bounds   record;
     v_time     timestamptz;
@@ -23,8 +24,8 @@ BEGIN
     IF analytics.fn_engine() <> 'postgresql' THEN
         RETURN 0;
     END IF;
-    IF p_back < 0 OR v_ahead < 0 OR p_back > 1000 OR v_ahead > 1000 THEN
-        RAISE EXCEPTION 'partition window (% back, % ahead) is out of range', p_back, v_ahead
+    IF v_back < 0 OR v_ahead < 0 OR v_back > 1000 OR v_ahead > 1000 THEN
+        RAISE EXCEPTION 'partition window (% back, % ahead) is out of range', v_back, v_ahead
             USING ERRCODE = '22023', HINT = 'Use 0 to 1000 chunks each way.';
     END IF;
 
@@ -42,7 +43,7 @@ BEGIN
     END IF;
 
     FOR v_time IN
-        SELECT g FROM generate_series(now() - p_back * v_interval, now() + v_ahead * v_interval, v_interval) g
+        SELECT g FROM generate_series(now() - v_back * v_interval, now() + v_ahead * v_interval, v_interval) g
         UNION
         SELECT unnest(coalesce(v_stray, '{}'))
     LOOP

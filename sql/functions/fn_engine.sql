@@ -5,8 +5,8 @@ CREATE OR REPLACE FUNCTION analytics.fn_engine()
 RETURNS text
 LANGUAGE sql
 STABLE
-SECURITY INVOKER
-SET search_path = pg_catalog, analytics_internal
+SECURITY DEFINER  -- readable by roles that may not see analytics_internal
+SET search_path = pg_catalog, analytics_internal, pg_temp
 AS $$
     SELECT analytics_internal.fn_setting('engine')
 $$;

@@ -2,8 +2,9 @@
 --
 -- The json type keeps escapes as written, but jsonb (and text) cannot hold U+0000 or an
 -- unpaired UTF-16 surrogate: casting such an event to jsonb would abort the whole batch.
--- This finds those escapes first, so that only the one event is rejected. Valid surrogate
--- pairs are removed before looking; an escaped backslash (\\u0000) is plain text and passes.
+-- This finds those escapes first, so that only the one event is rejected: escaped backslashes
+-- (\\) are dropped first, so that every backslash left starts an escape; then valid surrogate
+-- pairs; whatever \u0000 or \uD800-\uDFFF escape remains cannot be stored.
 -- No SET search_path: see fn_is_clean_text (inlined per event).
 CREATE OR REPLACE FUNCTION analytics_internal.fn_json_has_unstorable_text(p_json text)
 RETURNS boolean
@@ -13,8 +14,9 @@ PARALLEL SAFE
 SECURITY INVOKER
 AS $$
     SELECT strpos(p_json, '\u') > 0
-       AND regexp_replace(p_json, '\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}', '', 'g')
-           ~ '(^|[^\\])(\\\\)*\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})'
+       AND regexp_replace(regexp_replace(p_json, '\\\\', '', 'g'),
+                          '\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}', '', 'g')
+           ~ '\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})'
 $$;
 
 COMMENT ON FUNCTION analytics_internal.fn_json_has_unstorable_text(text) IS

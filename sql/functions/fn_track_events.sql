@@ -38,6 +38,9 @@ SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
 -- The inlined per-event checks look costly to the planner, and JIT-compiling them would take
 -- longer than validating a whole batch.
 SET jit = off
+-- Planning the batch statement costs milliseconds; its plan does not depend on the values,
+-- so plan it once per session instead of once per batch.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_pk_app          integer;
@@ -51,6 +54,8 @@ DECLARE
     v_max_skew        interval := analytics_internal.fn_setting('max_future_skew')::interval;
     v_ctx             jsonb := coalesce(p_context, '{}'::jsonb);
     v_ctx_device      jsonb;
+    v_events          jsonb;
+    v_unstorable      integer[] := '{}';
 BEGIN
     v_pk_app := analytics_internal.fn_authenticate(p_app, p_api_key, 'write');
 
@@ -61,7 +66,7 @@ BEGIN
     END IF;
     v_bytes := octet_length(p_events::text);
     IF v_bytes > v_max_bytes THEN
-        RAISE EXCEPTION 'batch is % bytes; the limit is % bytes (10 MB) per batch', v_bytes, v_max_bytes
+        RAISE EXCEPTION 'batch is % bytes; the limit is % bytes per batch', v_bytes, v_max_bytes
             USING ERRCODE = '54000',
                   HINT = 'Split the events into smaller batches.';
     END IF;
@@ -69,7 +74,7 @@ BEGIN
     IF v_count > v_max_events THEN
         RAISE EXCEPTION 'batch has % events; the limit is % events per batch', v_count, v_max_events
             USING ERRCODE = '54000',
-                  HINT = 'Split the events into batches of at most 2000.';
+                  HINT = format('Split the events into batches of at most %s.', v_max_events);
     END IF;
 
     IF jsonb_typeof(v_ctx) <> 'object'
@@ -77,15 +82,15 @@ BEGIN
        OR NOT analytics_internal.fn_is_valid_text_field(v_ctx ->> 'user_id', jsonb_typeof(v_ctx -> 'user_id'), 256)
        OR NOT analytics_internal.fn_is_valid_text_field(v_ctx ->> 'anonymous_id', jsonb_typeof(v_ctx -> 'anonymous_id'), 256)
        OR NOT analytics_internal.fn_is_valid_text_field(v_ctx ->> 'session_id', jsonb_typeof(v_ctx -> 'session_id'), 256)
+       OR NOT analytics_internal.fn_is_clean_text(concat(v_ctx ->> 'user_id', v_ctx ->> 'anonymous_id',
+                                                           v_ctx ->> 'session_id'))
        OR (jsonb_typeof(v_ctx -> 'device') <> 'null'
-           AND NOT analytics_internal.fn_is_valid_device(
-                   v_ctx -> 'device',
-                   CASE WHEN jsonb_typeof(v_ctx -> 'device') = 'object'
-                        THEN jsonb_populate_record(NULL::analytics_internal.tp_device_fields, v_ctx -> 'device') END)) THEN
+           AND NOT analytics_internal.fn_is_valid_device(v_ctx -> 'device')) THEN
         RAISE EXCEPTION 'request context is malformed'
             USING ERRCODE = '22023',
                   DETAIL = 'The context is an object with optional user_id, anonymous_id and session_id '
-                           '(non-empty strings of at most 256 printable characters) and device (a flat object).',
+                           '(non-empty strings of at most 256 printable characters) and device (an object '
+                           'with the documented device fields).',
                   HINT = 'Fix the context or the X-User-Id / X-Session-Id / X-Device-* headers.';
     END IF;
     v_ctx_device := CASE WHEN jsonb_typeof(v_ctx -> 'device') = 'object'
@@ -93,42 +98,65 @@ BEGIN
 
     SELECT a.retention_days INTO v_retention_days FROM analytics.tb_app a WHERE a.pk_app = v_pk_app;
 
-    WITH src AS MATERIALIZED (
-        -- Each step that feeds inlined checks is materialized: otherwise the planner would
-        -- substitute the expression (a JSON parse, a record fill) everywhere a column is used.
-        SELECT t.idx, t.too_large, t.unstorable,
-               CASE WHEN NOT (t.too_large OR t.unstorable) THEN t.j::jsonb END AS e
-        FROM (SELECT (a.ord - 1)::integer AS idx,
-                     a.j,
-                     octet_length(a.j::text) > v_max_event_bytes AS too_large,
-                     analytics_internal.fn_json_has_unstorable_text(a.j::text) AS unstorable
-              FROM json_array_elements(p_events) WITH ORDINALITY AS a(j, ord)) t
+    -- Fast path: the whole batch becomes jsonb in one parse. jsonb cannot hold U+0000 or an
+    -- unpaired surrogate, which the json type lets through; only then are the events looked
+    -- at one by one, and the offending ones replaced by null and reported as unstorable_text.
+    BEGIN
+        v_events := p_events::jsonb;
+    EXCEPTION WHEN untranslatable_character OR invalid_text_representation THEN
+        SELECT jsonb_agg(CASE WHEN u.bad THEN 'null'::jsonb ELSE u.j::jsonb END ORDER BY u.ord),
+               coalesce(array_agg((u.ord - 1)::integer) FILTER (WHERE u.bad), '{}')
+          INTO v_events, v_unstorable
+        FROM (SELECT a.j, a.ord, analytics_internal.fn_json_has_unstorable_text(a.j::text) AS bad
+              FROM json_array_elements(p_events) WITH ORDINALITY AS a(j, ord)) u;
+    END;
+
+    WITH src AS (
+        SELECT (a.ord - 1)::integer AS idx,
+               pg_column_size(a.e) > v_max_event_bytes AS too_large,
+               (a.ord - 1)::integer = ANY (v_unstorable) AS unstorable,
+               a.e
+        FROM jsonb_array_elements(v_events) WITH ORDINALITY AS a(e, ord)
     ), parsed AS MATERIALIZED (
-        -- every documented field read into row types in one pass
+        -- Every documented field read once, as a plain column, and the time parsed once (from
+        -- a lateral OFFSET 0 subquery, which the planner does not flatten). Materialized:
+        -- otherwise the planner would repeat the look-ups wherever the inlined checks use them.
         SELECT s.idx, s.too_large, s.unstorable, s.e,
-               CASE WHEN jsonb_typeof(s.e) = 'object'
-                    THEN jsonb_populate_record(NULL::analytics_internal.tp_event_fields, s.e) END AS f,
-               CASE WHEN jsonb_typeof(s.e -> 'device') = 'object'
-                    THEN jsonb_populate_record(NULL::analytics_internal.tp_device_fields, s.e -> 'device') END AS d
+               s.e ->> 'type' AS type,
+               s.e ->> 'event_id' AS event_id,
+               t.ts AS "timestamp",
+               analytics_internal.fn_parse_event_time(t.ts, t.ts_type) AS client_time,
+               s.e ->> 'user_id' AS user_id,
+               s.e ->> 'anonymous_id' AS anonymous_id,
+               s.e ->> 'session_id' AS session_id,
+               s.e ->> 'path' AS path,
+               s.e ->> 'label' AS label,
+               s.e ->> 'duration' AS duration,
+               s.e -> 'device' AS device,
+               s.e -> 'metadata' AS metadata
         FROM src s
-    ), timed AS MATERIALIZED (
-        SELECT p.*,
-               analytics_internal.fn_parse_event_time((p.f)."timestamp", jsonb_typeof(p.e -> 'timestamp')) AS client_time
-        FROM parsed p
+        CROSS JOIN LATERAL (SELECT s.e ->> 'timestamp' AS ts, jsonb_typeof(s.e -> 'timestamp') AS ts_type
+                            OFFSET 0) t
     ), checked AS (
-        SELECT c.idx, c.e, c.f,
-               (c.f).event_id AS client_event_id,
+        SELECT c.idx, c.type, c.user_id, c.anonymous_id, c.session_id, c.path, c.label, c.duration,
+               c.device, c.metadata,
+               c.event_id AS client_event_id,
                c.event_time > v_now + v_max_skew AS is_clamped,
                CASE WHEN c.event_time > v_now + v_max_skew THEN v_now ELSE c.event_time END AS event_time,
                CASE
                    WHEN c.too_large THEN jsonb_build_object(
                         'code', 'event_too_large',
-                        'message', format('event exceeds %s bytes of JSON', v_max_event_bytes))
+                        'message', format('event is larger than %s bytes (stored as jsonb)', v_max_event_bytes))
                    WHEN c.unstorable THEN jsonb_build_object(
                         'code', 'unstorable_text',
                         'message', 'event contains a NUL character (\u0000) or an unpaired UTF-16 surrogate')
                    ELSE coalesce(
-                        analytics_internal.fn_event_problem(c.e, c.f, c.d, c.client_time),
+                        analytics_internal.fn_event_problem(
+                            p_event => c.e, p_event_time => c.client_time, p_type => c.type,
+                            p_event_id => c.event_id, p_timestamp => c."timestamp", p_user_id => c.user_id,
+                            p_anonymous_id => c.anonymous_id, p_session_id => c.session_id, p_path => c.path,
+                            p_label => c.label, p_duration => c.duration, p_device => c.device,
+                            p_metadata => c.metadata),
                         CASE WHEN c.event_time < v_now - make_interval(days => v_retention_days)
                              THEN jsonb_build_object(
                                   'code', 'too_old',
@@ -138,59 +166,71 @@ BEGIN
                END AS problem
         FROM (SELECT t.*,
                      CASE WHEN t.client_time IS NULL THEN v_now
-                          WHEN p_sent_at IS NOT NULL THEN v_now - (p_sent_at - t.client_time)
-                          ELSE t.client_time END AS event_time
-              FROM timed t) c
-    ), valid AS (
+                          WHEN p_sent_at IS NULL THEN t.client_time
+                          -- a skew reaching back before 1970 would overflow: too old anyway
+                          WHEN p_sent_at - t.client_time > v_now - '1970-01-01 00:00:00+00'
+                              THEN '1970-01-01 00:00:00+00'::timestamptz
+                          ELSE v_now - (p_sent_at - t.client_time) END AS event_time
+              FROM parsed t) c
+    ), valid AS MATERIALIZED (
+        -- event_key: md5 of the id in canonical form (a uuid-shaped id in lower case), so that
+        -- two different ids never share a key; the stored event id is the client's own uuid
+        -- when it sent one.
         SELECT k.*,
                CASE WHEN k.client_event_id IS NULL THEN NULL
-                    WHEN char_length(k.client_event_id) = 36
-                     AND k.client_event_id ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-                        THEN k.client_event_id::uuid
-                    ELSE md5(k.client_event_id)::uuid END AS event_key
-        FROM checked k
-        WHERE k.problem IS NULL
-    ), ranked AS MATERIALIZED (
-        -- only the first copy of an id within this batch competes for the key
-        SELECT v.*,
-               v.event_key IS NOT NULL
-               AND row_number() OVER (PARTITION BY v.event_key ORDER BY v.idx) = 1 AS is_first
+                    ELSE md5(CASE WHEN k.id_is_uuid THEN lower(k.client_event_id)
+                                  ELSE k.client_event_id END)::uuid END AS event_key,
+               CASE WHEN k.id_is_uuid THEN k.client_event_id::uuid END AS client_uuid
+        FROM (SELECT c.*,
+                     -- 8-4-4-4-12 hex digits, tested without a counted regex (slow in PostgreSQL)
+                     coalesce(char_length(c.client_event_id) = 36
+                              AND substr(c.client_event_id, 9, 1) = '-' AND substr(c.client_event_id, 14, 1) = '-'
+                              AND substr(c.client_event_id, 19, 1) = '-' AND substr(c.client_event_id, 24, 1) = '-'
+                              AND char_length(replace(c.client_event_id, '-', '')) = 32
+                              AND c.client_event_id ~ '^[-0-9a-fA-F]*$', false) AS id_is_uuid
+              FROM checked c
+              WHERE c.problem IS NULL) k
+    ), firsts AS MATERIALIZED (
+        -- only the first valid copy of an id within this batch competes for the key
+        SELECT DISTINCT ON (v.event_key) v.idx, v.event_key, v.event_time
         FROM valid v
+        WHERE v.event_key IS NOT NULL
+        ORDER BY v.event_key, v.idx
     ), claimed AS (
         INSERT INTO analytics_internal.tb_event_key (fk_app, event_key, "timestamp")
-        SELECT v_pk_app, r.event_key, r.event_time
-        FROM ranked r
-        WHERE r.is_first
-        ORDER BY r.event_key
+        SELECT v_pk_app, f.event_key, f.event_time
+        FROM firsts f
+        ORDER BY f.event_key
         ON CONFLICT (fk_app, event_key) DO NOTHING
         RETURNING event_key
     ), stored AS (
         INSERT INTO analytics.tb_event (id, client_event_id, fk_app, event_type, "timestamp", received_at,
                                         timestamp_clamped, user_id, anonymous_id, session_id, path, label,
                                         duration_ms, device, metadata)
-        SELECT coalesce(v.event_key, gen_random_uuid()),
+        SELECT coalesce(v.client_uuid, v.event_key, gen_random_uuid()),
                v.client_event_id,
                v_pk_app,
-               (v.f).type,
+               v.type,
                v.event_time,
                v_now,
                v.is_clamped,
-               coalesce((v.f).user_id, v_ctx ->> 'user_id'),
-               coalesce((v.f).anonymous_id, v_ctx ->> 'anonymous_id'),
-               coalesce((v.f).session_id, v_ctx ->> 'session_id'),
-               (v.f).path,
-               (v.f).label,
-               (v.f).duration::numeric::bigint,
-               CASE WHEN (v.f).device IS NULL THEN v_ctx_device
-                    ELSE v_ctx_device || jsonb_strip_nulls((v.f).device) END,
-               coalesce((v.f).metadata, '{}'::jsonb)
-        FROM ranked v
+               coalesce(v.user_id, v_ctx ->> 'user_id'),
+               coalesce(v.anonymous_id, v_ctx ->> 'anonymous_id'),
+               coalesce(v.session_id, v_ctx ->> 'session_id'),
+               v.path,
+               v.label,
+               v.duration::numeric::bigint,
+               CASE WHEN jsonb_typeof(v.device) IS DISTINCT FROM 'object' THEN v_ctx_device
+                    WHEN v_ctx_device = '{}'::jsonb THEN jsonb_strip_nulls(v.device)
+                    ELSE v_ctx_device || jsonb_strip_nulls(v.device) END,
+               CASE WHEN jsonb_typeof(v.metadata) = 'object' THEN v.metadata ELSE '{}'::jsonb END
+        FROM valid v
         WHERE v.event_key IS NULL
-           OR (v.is_first AND v.event_key IN (SELECT c.event_key FROM claimed c))
+           OR (v.idx IN (SELECT f.idx FROM firsts f) AND v.event_key IN (SELECT c.event_key FROM claimed c))
         RETURNING timestamp_clamped
     )
     SELECT (SELECT count(*) FROM stored),
-           (SELECT count(*) FROM ranked) - (SELECT count(*) FROM stored),
+           (SELECT count(*) FROM valid) - (SELECT count(*) FROM stored),
            (SELECT count(*) FROM stored s WHERE s.timestamp_clamped),
            coalesce((SELECT jsonb_agg(jsonb_build_object('index', k.idx) || k.problem ORDER BY k.idx)
                      FROM checked k WHERE k.problem IS NOT NULL), '[]'::jsonb)

@@ -207,9 +207,10 @@ def find_pg_ctl() -> Path:
 # PostgreSQL
 
 
-def start_postgres(base_dir: Path) -> RunningEngine:
+def start_postgres(base_dir: Path, *, durable: bool = False) -> RunningEngine:
     """Start a private PostgreSQL >= 15 cluster on a free 127.0.0.1 port (trust auth, user
-    ``postgres``, fsync off). Its files live in a fresh temporary directory -- under the
+    ``postgres``; fsync off unless ``durable``, which keeps the server's crash-safe defaults,
+    as benchmarks want). Its files live in a fresh temporary directory -- under the
     system temp dir, chowned to ``postgres``, when running as root (``base_dir`` is then
     typically not reachable by that user); under ``base_dir`` otherwise.
     """
@@ -257,8 +258,9 @@ def start_postgres(base_dir: Path) -> RunningEngine:
             password=None,  # -> initdb --auth=trust
             timeout=PG_START_TIMEOUT,
             postgres_options=(
-                f"-c listen_addresses={HOST} -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=100"
+                f"-c listen_addresses={HOST} -c max_connections=100"
+                # pytest-postgresql always passes -F (fsync off); a later -c fsync=on wins
+                + (" -c fsync=on" if durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
             ),
         )
 

@@ -1,0 +1,32 @@
+"""The GraphQL schema, assembled from one module per area.
+
+Each area module holds its types and a Query/Mutation/Subscription mixin (a graphene
+ObjectType whose fields the roots below inherit). Adding an area (metrics, funnels, cohorts,
+retention) is a new module with e.g. `class MetricsQuery(graphene.ObjectType)` and one more
+base class here; resolvers authorize with pywrap.auth.authorize_read and call one SQL
+function through pywrap.queries.
+"""
+
+from __future__ import annotations
+
+import graphene
+
+from .apps import AppsMutation, AppsQuery
+from .ingest import IngestMutation
+from .live import LiveSubscription
+
+
+class Query(AppsQuery, graphene.ObjectType):
+    pass
+
+
+class Mutation(IngestMutation, AppsMutation, graphene.ObjectType):
+    pass
+
+
+class Subscription(LiveSubscription, graphene.ObjectType):
+    pass
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+graphql_schema = schema.graphql_schema
