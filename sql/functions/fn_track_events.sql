@@ -138,63 +138,62 @@ BEGIN
         CROSS JOIN LATERAL (SELECT s.e ->> 'timestamp' AS ts, jsonb_typeof(s.e -> 'timestamp') AS ts_type
                             OFFSET 0) t
     ), checked AS (
-        SELECT c.idx, c.type, c.user_id, c.anonymous_id, c.session_id, c.path, c.label, c.duration,
-               c.device, c.metadata,
-               c.event_id AS client_event_id,
-               c.event_time > v_now + v_max_skew AS is_clamped,
-               CASE WHEN c.event_time > v_now + v_max_skew THEN v_now ELSE c.event_time END AS event_time,
-               CASE
-                   WHEN c.too_large THEN jsonb_build_object(
-                        'code', 'event_too_large',
-                        'message', format('event is larger than %s bytes (stored as jsonb)', v_max_event_bytes))
-                   WHEN c.unstorable THEN jsonb_build_object(
-                        'code', 'unstorable_text',
-                        'message', 'event contains a NUL character (\u0000) or an unpaired UTF-16 surrogate')
-                   ELSE coalesce(
-                        analytics_internal.fn_event_problem(
-                            p_event => c.e, p_event_time => c.client_time, p_type => c.type,
-                            p_event_id => c.event_id, p_timestamp => c."timestamp", p_user_id => c.user_id,
-                            p_anonymous_id => c.anonymous_id, p_session_id => c.session_id, p_path => c.path,
-                            p_label => c.label, p_duration => c.duration, p_device => c.device,
-                            p_metadata => c.metadata),
-                        CASE WHEN c.event_time < v_now - make_interval(days => v_retention_days)
-                             THEN jsonb_build_object(
-                                  'code', 'too_old',
-                                  'message', format('event time %s is older than this app''s retention of %s days',
-                                                    to_char(c.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                                                    v_retention_days)) END)
-               END AS problem
-        FROM (SELECT t.*,
-                     CASE WHEN t.client_time IS NULL THEN v_now
-                          WHEN p_sent_at IS NULL THEN t.client_time
-                          -- a skew reaching back before 1970 would overflow: too old anyway
-                          WHEN p_sent_at - t.client_time > v_now - '1970-01-01 00:00:00+00'
-                              THEN '1970-01-01 00:00:00+00'::timestamptz
-                          ELSE v_now - (p_sent_at - t.client_time) END AS event_time
-              FROM parsed t) c
-    ), valid AS MATERIALIZED (
         -- event_key: md5 of the id in canonical form (a uuid-shaped id in lower case), so that
         -- two different ids never share a key; the stored event id is the client's own uuid
-        -- when it sent one.
+        -- when it sent one. Valid rows are those with no problem.
         SELECT k.*,
                CASE WHEN k.client_event_id IS NULL THEN NULL
                     ELSE md5(CASE WHEN k.id_is_uuid THEN lower(k.client_event_id)
                                   ELSE k.client_event_id END)::uuid END AS event_key,
                CASE WHEN k.id_is_uuid THEN k.client_event_id::uuid END AS client_uuid
-        FROM (SELECT c.*,
+        FROM (SELECT c2.*,
                      -- 8-4-4-4-12 hex digits, tested without a counted regex (slow in PostgreSQL)
-                     coalesce(char_length(c.client_event_id) = 36
-                              AND substr(c.client_event_id, 9, 1) = '-' AND substr(c.client_event_id, 14, 1) = '-'
-                              AND substr(c.client_event_id, 19, 1) = '-' AND substr(c.client_event_id, 24, 1) = '-'
-                              AND char_length(replace(c.client_event_id, '-', '')) = 32
-                              AND c.client_event_id ~ '^[-0-9a-fA-F]*$', false) AS id_is_uuid
-              FROM checked c
-              WHERE c.problem IS NULL) k
+                     coalesce(char_length(c2.client_event_id) = 36
+                              AND substr(c2.client_event_id, 9, 1) = '-' AND substr(c2.client_event_id, 14, 1) = '-'
+                              AND substr(c2.client_event_id, 19, 1) = '-' AND substr(c2.client_event_id, 24, 1) = '-'
+                              AND char_length(replace(c2.client_event_id, '-', '')) = 32
+                              AND c2.client_event_id ~ '^[-0-9a-fA-F]*$', false) AS id_is_uuid
+              FROM (
+                        SELECT c.idx, c.type, c.user_id, c.anonymous_id, c.session_id, c.path, c.label, c.duration,
+                               c.device, c.metadata,
+                               c.event_id AS client_event_id,
+                               c.event_time > v_now + v_max_skew AS is_clamped,
+                               CASE WHEN c.event_time > v_now + v_max_skew THEN v_now ELSE c.event_time END AS event_time,
+                               CASE
+                                   WHEN c.too_large THEN jsonb_build_object(
+                                        'code', 'event_too_large',
+                                        'message', format('event is larger than %s bytes (stored as jsonb)', v_max_event_bytes))
+                                   WHEN c.unstorable THEN jsonb_build_object(
+                                        'code', 'unstorable_text',
+                                        'message', 'event contains a NUL character (\u0000) or an unpaired UTF-16 surrogate')
+                                   ELSE coalesce(
+                                        analytics_internal.fn_event_problem(
+                                            p_event => c.e, p_event_time => c.client_time, p_type => c.type,
+                                            p_event_id => c.event_id, p_timestamp => c."timestamp", p_user_id => c.user_id,
+                                            p_anonymous_id => c.anonymous_id, p_session_id => c.session_id, p_path => c.path,
+                                            p_label => c.label, p_duration => c.duration, p_device => c.device,
+                                            p_metadata => c.metadata),
+                                        CASE WHEN c.event_time < v_now - make_interval(days => v_retention_days)
+                                             THEN jsonb_build_object(
+                                                  'code', 'too_old',
+                                                  'message', format('event time %s is older than this app''s retention of %s days',
+                                                                    to_char(c.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                                                                    v_retention_days)) END)
+                               END AS problem
+                        FROM (SELECT t.*,
+                                     CASE WHEN t.client_time IS NULL THEN v_now
+                                          WHEN p_sent_at IS NULL THEN t.client_time
+                                          -- a skew reaching back before 1970 would overflow: too old anyway
+                                          WHEN p_sent_at - t.client_time > v_now - '1970-01-01 00:00:00+00'
+                                              THEN '1970-01-01 00:00:00+00'::timestamptz
+                                          ELSE v_now - (p_sent_at - t.client_time) END AS event_time
+                              FROM parsed t) c
+              ) c2) k
     ), firsts AS MATERIALIZED (
         -- only the first valid copy of an id within this batch competes for the key
         SELECT DISTINCT ON (v.event_key) v.idx, v.event_key, v.event_time
-        FROM valid v
-        WHERE v.event_key IS NOT NULL
+        FROM checked v
+        WHERE v.problem IS NULL AND v.event_key IS NOT NULL
         ORDER BY v.event_key, v.idx
     ), claimed AS (
         INSERT INTO analytics_internal.tb_event_key (fk_app, event_key, "timestamp")
@@ -224,13 +223,14 @@ BEGIN
                     WHEN v_ctx_device = '{}'::jsonb THEN jsonb_strip_nulls(v.device)
                     ELSE v_ctx_device || jsonb_strip_nulls(v.device) END,
                CASE WHEN jsonb_typeof(v.metadata) = 'object' THEN v.metadata ELSE '{}'::jsonb END
-        FROM valid v
-        WHERE v.event_key IS NULL
-           OR (v.idx IN (SELECT f.idx FROM firsts f) AND v.event_key IN (SELECT c.event_key FROM claimed c))
+        FROM checked v
+        WHERE v.problem IS NULL
+          AND (v.event_key IS NULL
+               OR (v.idx IN (SELECT f.idx FROM firsts f) AND v.event_key IN (SELECT c.event_key FROM claimed c)))
         RETURNING timestamp_clamped
     )
     SELECT (SELECT count(*) FROM stored),
-           (SELECT count(*) FROM valid) - (SELECT count(*) FROM stored),
+           (SELECT count(*) FROM checked k WHERE k.problem IS NULL) - (SELECT count(*) FROM stored),
            (SELECT count(*) FROM stored s WHERE s.timestamp_clamped),
            coalesce((SELECT jsonb_agg(jsonb_build_object('index', k.idx) || k.problem ORDER BY k.idx)
                      FROM checked k WHERE k.problem IS NOT NULL), '[]'::jsonb)
