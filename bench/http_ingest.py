@@ -451,14 +451,8 @@ def run_http(ctx, admin, servers: Servers, meter: CpuMeter, app: dict, warmup: l
         outs = [results.get(timeout=PHASE_TIMEOUT) for _ in procs]
         after = meter.snapshot()
     finally:
-        for p in procs:
-            p.join(60)
-            if p.is_alive():
-                p.terminate()
-                p.join()
-    failed = [o["error"] for o in outs if not o["ok"]]
-    if failed:
-        raise RuntimeError(f"{label}: client failed:\n" + "\n".join(failed))
+        ingest.join_workers(procs)
+    ingest.raise_failed_workers(outs, label)
     servers.check_alive()
     tally: Counter = Counter()
     for o in outs:

@@ -370,6 +370,22 @@ def run_seed(conn: psycopg.Connection, app: dict, payloads: list) -> dict:
     return {"rows": events}
 
 
+def join_workers(procs: Sequence[Any]) -> None:
+    """Wait for worker processes; terminate any still running after a minute."""
+    for p in procs:
+        p.join(60)
+        if p.is_alive():
+            p.terminate()
+            p.join()
+
+
+def raise_failed_workers(outs: Sequence[dict], label: str) -> None:
+    """Fail the run, not print a fast number, when any worker reported an error."""
+    failed = [r["error"] for r in outs if not r["ok"]]
+    if failed:
+        raise RuntimeError(f"{label}: worker failed:\n" + "\n".join(failed))
+
+
 RUNNERS: dict[str, Callable[[psycopg.Connection, dict, list], dict]] = {
     "track": run_track,
     "copy": run_copy,
@@ -466,14 +482,8 @@ def run_variant(ctx, admin: psycopg.Connection, conninfo: str, app: dict, varian
         go.set()
         outs = _drain(results, n)
     finally:
-        for p in procs:
-            p.join(60)
-            if p.is_alive():
-                p.terminate()
-                p.join()
-    failed = [r["error"] for r in outs if not r["ok"]]
-    if failed:
-        raise RuntimeError(f"{variant.label}: worker failed:\n" + "\n".join(failed))
+        join_workers(procs)
+    raise_failed_workers(outs, variant.label)
     seconds = max(r["t1"] for r in outs) - min(r["t0"] for r in outs)
     stats: dict[str, Any] = {}
     for r in outs:
