@@ -1,0 +1,174 @@
+-- analytics.fn_metrics(p_app, p_from, p_to, p_granularity, p_dimension, p_metric_types)
+--     -> setof (metric_type, value, dimension, date)
+--
+-- Dashboard metrics of one app over the local dates p_from..p_to (both included, in the app's
+-- time zone, analytics.tb_app.timezone), per period, read only from the rollups:
+--   <event_type>_count    events of that type (from ca_event_hourly), except for the type
+--                         "crash", whose name would clash with crash_count (below)
+--   crash_count           events of type "crash" or "app_crash" (as in fn_live_metrics), for
+--                         every period and dimension value that has events (0 when none crashed)
+--   unique_users          distinct coalesce(user_id, anonymous_id) with events in the period
+--                         (exact, from ca_user_daily)
+--   sessions              distinct session ids with events in the period (ca_session_hourly)
+--   avg_session_duration  mean, over those sessions, of the seconds between their first and
+--                         last event inside the period (3 decimals)
+-- `date` is the start of the period as timestamptz: the UTC hour for 'hour'; local midnight of
+-- the day, of the ISO week's Monday or of the month's first day otherwise. The first and last
+-- week or month are cut to the range. Periods without events have no rows.
+--
+-- Time zones: hourly rollups are re-bucketed into the app's local days, weeks and months. That
+-- is exact in zones at whole-hour offsets from UTC, daylight saving included. In zones at
+-- 30- or 45-minute offsets (Asia/Kolkata, Australia/Adelaide, Asia/Kathmandu, ...) the event
+-- counts, crash_count and sessions cut periods at the start of the UTC hour that holds local
+-- midnight (23:30 in Asia/Kolkata), and 'hour' means UTC hours; unique_users is exact there too.
+-- UTC apps read the daily rollups at day, week and month granularity (the same answers).
+--
+--   p_app           app identifier or uuid
+--   p_from, p_to    first and last local date, p_from <= p_to
+--   p_granularity   'hour' (ranges up to 92 days), 'day', 'week' or 'month' (up to 3660 days)
+--   p_dimension     'none', 'os', 'app_version' or 'event_type': breaks the event counts and
+--                   crash_count down by it; unique_users, sessions and avg_session_duration are
+--                   never broken down. Rows that are not broken down have dimension 'all'.
+--   p_metric_types  only these metric types (NULL: all)
+--
+-- Errors: P0002 unknown app; 22023 unknown granularity or dimension, a missing or infinite
+-- date, p_from after p_to, or a range too long for the granularity.
+--
+-- SECURITY DEFINER, like the other client-facing functions: a dashboard role is granted EXECUTE
+-- on it, not the rollups, tb_app and the internal helpers it reads.
+CREATE OR REPLACE FUNCTION analytics.fn_metrics(
+    p_app           text,
+    p_from          date,
+    p_to            date,
+    p_granularity   text DEFAULT 'day',
+    p_dimension     text DEFAULT 'none',
+    p_metric_types  text[] DEFAULT NULL)
+RETURNS TABLE (metric_type text, value numeric, dimension text, date timestamptz)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
+-- Rollup queries take milliseconds; compiling them with JIT would take longer.
+SET jit = off
+AS $$
+DECLARE
+    v_pk_app    integer := analytics_internal.fn_resolve_app(p_app);
+    v_timezone  text;
+    v_from      timestamptz;
+    v_to        timestamptz;
+    v_max_days  integer := CASE p_granularity WHEN 'hour' THEN 92 ELSE 3660 END;
+    v_daily     boolean;
+BEGIN
+    IF v_pk_app IS NULL THEN
+        RAISE EXCEPTION 'app % does not exist', coalesce(quote_literal(left(p_app, 80)), 'NULL')
+            USING ERRCODE = 'P0002',
+                  HINT = 'Pass the app''s identifier (e.g. "app123") or its uuid.';
+    END IF;
+    IF p_granularity IS NULL OR p_granularity NOT IN ('hour', 'day', 'week', 'month') THEN
+        RAISE EXCEPTION 'unknown granularity %', coalesce(quote_literal(left(p_granularity, 80)), 'NULL')
+            USING ERRCODE = '22023', HINT = 'Use hour, day, week or month.';
+    END IF;
+    IF p_dimension IS NULL OR p_dimension NOT IN ('none', 'os', 'app_version', 'event_type') THEN
+        RAISE EXCEPTION 'unknown dimension %', coalesce(quote_literal(left(p_dimension, 80)), 'NULL')
+            USING ERRCODE = '22023', HINT = 'Use none, os, app_version or event_type.';
+    END IF;
+    IF p_from IS NULL OR p_to IS NULL OR NOT isfinite(p_from) OR NOT isfinite(p_to) THEN
+        RAISE EXCEPTION 'the date range needs a finite from and to date'
+            USING ERRCODE = '22023', HINT = 'Pass both dates, e.g. 2024-01-01 and 2024-01-31.';
+    END IF;
+    IF p_from > p_to THEN
+        RAISE EXCEPTION 'the date range starts (%) after it ends (%)', p_from, p_to
+            USING ERRCODE = '22023', HINT = 'Swap the dates: from is the first day, to the last (both included).';
+    END IF;
+    IF p_to - p_from + 1 > v_max_days THEN
+        RAISE EXCEPTION 'a range of % days is too long at % granularity', p_to - p_from + 1, p_granularity
+            USING ERRCODE = '22023',
+                  DETAIL = format('At %s granularity a range may span at most %s days.', p_granularity, v_max_days),
+                  HINT = 'Use a shorter range or a coarser granularity.';
+    END IF;
+
+    SELECT a.timezone INTO v_timezone FROM analytics.tb_app a WHERE a.pk_app = v_pk_app;
+    v_from := p_from::timestamp AT TIME ZONE v_timezone;
+    v_to := (p_to + 1)::timestamp AT TIME ZONE v_timezone;
+    -- Local days of a UTC app are UTC days: the daily rollups give the same answer from 24 times
+    -- fewer rows. (The unused branch of each UNION ALL below is skipped by a one-time filter.)
+    v_daily := p_granularity <> 'hour' AND v_timezone IN ('UTC', 'Etc/UTC');
+
+    RETURN QUERY
+    WITH events AS (
+        SELECT analytics_internal.fn_metric_period(e.bucket, p_granularity, v_timezone) AS period,
+               CASE p_dimension WHEN 'os' THEN e.os
+                                WHEN 'app_version' THEN e.app_version
+                                WHEN 'event_type' THEN e.event_type
+                                ELSE 'all' END AS dim,
+               e.event_type,
+               sum(e.event_count) AS events,
+               sum(e.crash_count) AS crashes
+        FROM (SELECT h.bucket, h.event_type, h.os, h.app_version, h.event_count, h.crash_count
+              FROM analytics.ca_event_hourly h
+              WHERE NOT v_daily AND h.fk_app = v_pk_app AND h.bucket >= v_from AND h.bucket < v_to
+              UNION ALL
+              SELECT d.bucket, d.event_type, d.os, d.app_version, d.event_count, d.crash_count
+              FROM analytics.ca_event_daily d
+              WHERE v_daily AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to) e
+        GROUP BY 1, 2, 3
+    ), sessions AS (
+        -- one row per period and session: its first and last event inside the period
+        SELECT s.period, count(*) AS sessions, avg(extract(epoch FROM s.ended_at - s.started_at)) AS seconds
+        FROM (SELECT analytics_internal.fn_metric_period(x.bucket, p_granularity, v_timezone) AS period,
+                     min(x.started_at) AS started_at,
+                     max(x.ended_at) AS ended_at
+              FROM (SELECT h.bucket, h.session_id, h.started_at, h.ended_at
+                    FROM analytics.ca_session_hourly h
+                    WHERE NOT v_daily AND h.fk_app = v_pk_app AND h.bucket >= v_from AND h.bucket < v_to
+                    UNION ALL
+                    SELECT d.bucket, d.session_id, d.started_at, d.ended_at
+                    FROM analytics.ca_session_daily d
+                    WHERE v_daily AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to) x
+              GROUP BY 1, x.session_id) s
+        GROUP BY s.period
+    ), users AS (
+        -- A user-day counts in the periods of its first and last event (a UTC day touches at
+        -- most two local days, with activity at both ends), or per hour in its active hours.
+        SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
+               count(DISTINCT u.user_key) AS users
+        FROM analytics.ca_user_daily u
+        CROSS JOIN LATERAL (
+            SELECT u.first_event_at WHERE p_granularity <> 'hour'
+            UNION ALL
+            SELECT u.last_event_at WHERE p_granularity <> 'hour'
+            UNION ALL
+            SELECT u.bucket + make_interval(hours => h.h)
+            FROM generate_series(0, 23) AS h(h)
+            WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
+        WHERE u.fk_app = v_pk_app
+          AND u.bucket >= analytics_internal.fn_time_bucket(interval '1 day', v_from)
+          AND u.bucket < v_to
+          AND t.at >= v_from AND t.at < v_to
+        GROUP BY 1
+    )
+    SELECT m.metric_type, m.value, m.dimension, m.date
+    FROM (SELECT ev.event_type || '_count' AS metric_type, ev.events AS value, ev.dim AS dimension, ev.period AS date
+          FROM events ev
+          WHERE ev.event_type <> 'crash'
+          UNION ALL
+          SELECT 'crash_count', sum(ev.crashes), ev.dim, ev.period
+          FROM events ev
+          GROUP BY ev.dim, ev.period
+          UNION ALL
+          SELECT 'unique_users', us.users, 'all', us.period
+          FROM users us
+          UNION ALL
+          SELECT 'sessions', se.sessions, 'all', se.period
+          FROM sessions se
+          UNION ALL
+          SELECT 'avg_session_duration', round(se.seconds, 3), 'all', se.period
+          FROM sessions se) m
+    WHERE p_metric_types IS NULL OR m.metric_type = ANY (p_metric_types)
+    ORDER BY m.date, m.metric_type, m.dimension;
+END
+$$;
+
+COMMENT ON FUNCTION analytics.fn_metrics(text, date, date, text, text, text[]) IS
+    'Metrics of an app per hour, local day, week or month, optionally by os, app_version or event_type, from the rollups: '
+    '<type>_count, crash_count, unique_users (exact), sessions, avg_session_duration (s).';

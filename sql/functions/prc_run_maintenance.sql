@@ -1,0 +1,60 @@
+-- CALL analytics.prc_run_maintenance() -> (partitions_created, refreshed_rollups, event_keys_purged)
+--
+-- The periodic maintenance entry point, for pg_cron, a DBA or the server's scheduler (e.g.
+-- every 5 minutes). Several server instances may all call it: a session advisory lock
+-- (pg_try_advisory_lock) lets one run, and the others return at once with a NOTICE.
+--   PostgreSQL engine: creates tb_event partitions ahead and moves stray rows out of the default
+--     partition (analytics.fn_create_partitions), then refreshes the rollups
+--     (analytics.fn_refresh_rollups).
+--   Both engines: purges analytics_internal.tb_event_key rows older than each app's
+--     retention_days (events that old are refused as too_old, so their ids need no dedup).
+-- On TimescaleDB the refresh policies (background jobs) refresh the continuous aggregates.
+-- Everything runs in the caller's transaction.
+--
+-- The INOUT parameters are its report (CALL it without arguments; it returns one row).
+--
+-- Errors: those of the steps; the lock is released either way.
+--
+-- SECURITY DEFINER: the scheduler's role runs it without being granted the internal tables.
+-- (Procedures carry no volatility.)
+CREATE OR REPLACE PROCEDURE analytics.prc_run_maintenance(
+    INOUT partitions_created  integer DEFAULT NULL,
+    INOUT refreshed_rollups   integer DEFAULT NULL,
+    INOUT event_keys_purged   bigint DEFAULT NULL)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
+AS $$
+DECLARE
+    v_lock  constant bigint := 7346221903;
+BEGIN
+    partitions_created := 0;
+    refreshed_rollups := 0;
+    event_keys_purged := 0;
+    IF NOT pg_try_advisory_lock(v_lock) THEN
+        RAISE NOTICE 'maintenance is already running in another session; skipped'
+            USING HINT = 'Nothing to do: that run covers this one.';
+        RETURN;
+    END IF;
+
+    BEGIN
+        IF analytics.fn_engine() = 'postgresql' THEN
+            partitions_created := analytics.fn_create_partitions();
+            SELECT count(*) INTO refreshed_rollups FROM analytics.fn_refresh_rollups();
+        END IF;
+
+        DELETE FROM analytics_internal.tb_event_key k
+        USING analytics.tb_app a
+        WHERE a.pk_app = k.fk_app
+          AND k."timestamp" < now() - make_interval(days => a.retention_days);
+        GET DIAGNOSTICS event_keys_purged = ROW_COUNT;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(v_lock);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(v_lock);
+END
+$$;
+
+COMMENT ON PROCEDURE analytics.prc_run_maintenance(integer, integer, bigint) IS
+    'Periodic maintenance, run once at a time across sessions: partitions and rollup refresh (PostgreSQL engine), purge of expired event ids (both).';
