@@ -52,18 +52,13 @@ SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    v_pk_app    integer := analytics_internal.fn_resolve_app(p_app);
+    v_pk_app    integer := analytics_internal.fn_require_app(p_app);  -- P0002 when unknown
     v_timezone  text;
     v_from      timestamptz;
     v_to        timestamptz;
     v_max_days  integer := CASE p_granularity WHEN 'hour' THEN 92 ELSE 3660 END;
     v_daily     boolean;
 BEGIN
-    IF v_pk_app IS NULL THEN
-        RAISE EXCEPTION 'app % does not exist', coalesce(quote_literal(left(p_app, 80)), 'NULL')
-            USING ERRCODE = 'P0002',
-                  HINT = 'Pass the app''s identifier (e.g. "app123") or its uuid.';
-    END IF;
     IF p_granularity IS NULL OR p_granularity NOT IN ('hour', 'day', 'week', 'month') THEN
         RAISE EXCEPTION 'unknown granularity %', coalesce(quote_literal(left(p_granularity, 80)), 'NULL')
             USING ERRCODE = '22023', HINT = 'Use hour, day, week or month.';
