@@ -41,6 +41,7 @@ from .executor import Executor
 from .graphiql import GRAPHIQL_HTML
 from .live import LiveHub, LiveKey
 from .queries import LIVE_METRICS, LiveMetricsRow
+from .ratelimit import RateLimiter, retry_after_header
 from .schema import graphql_schema
 from .websocket import TransportWsSession
 
@@ -57,11 +58,12 @@ class Services:
     db: Database
     hub: LiveHub[LiveMetricsRow]
     executor: Executor
+    limiter: RateLimiter
     in_flight: int = 0  # HTTP GraphQL requests being executed (graceful shutdown waits for them)
 
     def context(self, credentials: Credentials, headers: Mapping[str, str], request_id: str) -> RequestContext:
         return RequestContext(db=self.db, hub=self.hub, credentials=credentials, headers=headers,
-                              request_id=request_id)
+                              request_id=request_id, live_reauth_seconds=self.settings.live_reauth_seconds)
 
 
 def build_services(settings: Settings, database_url: str) -> Services:
@@ -74,7 +76,8 @@ def build_services(settings: Settings, database_url: str) -> Services:
         return row
 
     hub: LiveHub[LiveMetricsRow] = LiveHub(fetch_live, lambda key: key.interval)
-    return Services(settings, db, hub, Executor(graphql_schema, settings))
+    return Services(settings, db, hub, Executor(graphql_schema, settings),
+                    RateLimiter(settings.rate_limit, settings.rate_limit_burst))
 
 
 class _HttpError(Exception):
@@ -166,9 +169,22 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
             request.state.error_codes = sorted({e["extensions"]["code"] for e in body["errors"]})
         return _json(body)
 
+    def rate_limited(request: Request) -> Response | None:
+        caller = RateLimiter.caller(secret_from_headers(request.headers), request.client and request.client.host)
+        wait = services.limiter.acquire(caller)
+        if not wait:
+            return None
+        request.state.error_codes = [Code.RATE_LIMITED.value]
+        return _json(request_error(f"too many requests: this API key may send {settings.rate_limit:g} per second",
+                                   Code.RATE_LIMITED, retry_after=wait,
+                                   hint="Retry after the number of seconds in extensions.retryAfter."),
+                     429, headers={"Retry-After": retry_after_header(wait)})
+
     async def graphql_http(request: Request) -> Response:
         services.in_flight += 1
         try:
+            if (refused := rate_limited(request)) is not None:
+                return refused
             if request.method == "POST":
                 query, variables, operation_name = _parse_request(
                     await _read_body(request, settings.max_body_bytes))
@@ -201,6 +217,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         await TransportWsSession(
             websocket, services.executor, make_context, settings.admin_token,
             init_timeout=settings.ws_init_timeout, max_operations=settings.ws_max_operations,
+            limiter=services.limiter,
         ).run()
 
     async def healthz(_request: Request) -> Response:

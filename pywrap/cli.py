@@ -14,7 +14,7 @@ from types import FrameType
 
 import psycopg
 
-from . import __version__, logs, sqlfiles
+from . import __version__, admin_cli, logs, sqlfiles
 from . import migrate as migrate_mod
 from .config import ConfigError, Settings
 
@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-migrate", action="store_true",
                    help="with a database URL: do not install or upgrade the SQL package first")
     p.set_defaults(func=cmd_serve)
+
+    admin_cli.register(sub, _add_db, _database_url)
     return parser
 
 

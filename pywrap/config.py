@@ -18,6 +18,12 @@ Environment variables:
                                        query needs 13)
     MOBILE_ANALYTICS_MAX_FIELDS        most field selections once fragments are expanded (2,000)
     MOBILE_ANALYTICS_DOCUMENT_CACHE    parsed and validated documents kept (256)
+    MOBILE_ANALYTICS_RATE_LIMIT        requests per second per API key (or per client address without
+                                       a key), in this process (200; 0: no limit); over it: HTTP 429,
+                                       extensions.code RATE_LIMITED and Retry-After
+    MOBILE_ANALYTICS_RATE_LIMIT_BURST  requests a caller may send at once before the rate applies (400)
+    MOBILE_ANALYTICS_LIVE_REAUTH_SECONDS  how often a running subscription re-checks its key (30):
+                                       a revoked key's subscriptions end within this time
     MOBILE_ANALYTICS_SHUTDOWN_TIMEOUT  seconds in-flight requests get to finish on shutdown (30)
     MOBILE_ANALYTICS_LOG_LEVEL         debug, info, warning, error (info)
     MOBILE_ANALYTICS_DATA_DIR          the embedded cluster's directory (see pywrap.embedded)
@@ -59,6 +65,9 @@ class Settings:
     cacheable_query_chars: int = 20_000
     ws_init_timeout: float = 10.0
     ws_max_operations: int = 100
+    rate_limit: float = 200.0
+    rate_limit_burst: float = 400.0
+    live_reauth_seconds: float = 30.0
     shutdown_timeout: float = 30.0
     log_level: str = "info"
     data_dir: Path | None = None
@@ -72,6 +81,10 @@ class Settings:
         for name in ("max_body_bytes", "max_query_chars", "max_query_tokens", "max_depth", "max_fields"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive")
+        if self.rate_limit < 0 or self.rate_limit_burst < 1:
+            raise ConfigError("rate_limit must be >= 0 (0: off) and rate_limit_burst >= 1")
+        if self.live_reauth_seconds <= 0:
+            raise ConfigError("live_reauth_seconds must be positive")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"log level {self.log_level!r} is not debug, info, warning or error")
         if self.admin_token is not None and len(self.admin_token) < 16:

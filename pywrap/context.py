@@ -19,6 +19,8 @@ class RequestContext:
     # Lower-cased header names (HTTP request, or the WebSocket upgrade request).
     headers: Mapping[str, str]
     request_id: str
+    # How often a running subscription re-checks its caller's key (pywrap.schema.live).
+    live_reauth_seconds: float = 30.0
     # Set by the executor's fast path: the `events` of the operation's trackEvents field,
     # already checked against EventInput and mapped to fn_track_events' JSON keys.
     prevalidated_events: list[dict[str, Any]] | None = None

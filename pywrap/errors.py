@@ -16,8 +16,8 @@ truth for what is wrong with a request), or from the GraphQL phase that failed:
 Why SERVICE_UNAVAILABLE and not RATE_LIMITED for 53300 (too many connections), 55P03 (lock
 not available) and 57014 (statement timeout): they say the server is short of capacity, not
 that this client sent too much, and the right reaction is the same for every client: retry
-later with backoff. RATE_LIMITED is kept for quotas enforced on one key, which no function
-raises yet. Both carry extensions.retryable = true.
+later with backoff. RATE_LIMITED is what a caller gets past its request quota (pywrap.ratelimit), with extensions.retryAfter
+in seconds (and HTTP 429 with Retry-After). Both carry extensions.retryable = true.
 
 What the message says: for user errors (BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN,
 PAYLOAD_TOO_LARGE) the SQL error's primary message, with its HINT in extensions.hint. The
@@ -76,6 +76,20 @@ GENERIC_MESSAGES = {
     Code.SERVICE_UNAVAILABLE: "The service is busy or the database is unavailable; retry later.",
 }
 
+# Plain HTTP endpoints (not GraphQL, which answers 200 with `errors`) answer with this status
+# and the same error body; e.g. the user export, GET /apps/{appId}/users/{userId}/events.jsonl.
+HTTP_STATUS: dict[Code, int] = {
+    Code.BAD_USER_INPUT: 400,
+    Code.UNAUTHENTICATED: 401,
+    Code.FORBIDDEN: 403,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.RATE_LIMITED: 429,
+    Code.SERVICE_UNAVAILABLE: 503,
+    Code.INTERNAL: 500,
+    Code.GRAPHQL_PARSE_FAILED: 400,
+    Code.GRAPHQL_VALIDATION_FAILED: 400,
+}
+
 
 class ApiError(Exception):
     """An error whose message and hint are fit for the client."""
@@ -115,6 +129,7 @@ def error_dict(
     request_id: str | None = None,
     path: Iterable[str | int] | None = None,
     locations: list[dict[str, int]] | None = None,
+    retry_after: float | None = None,
 ) -> dict[str, Any]:
     """One entry of a response's `errors` list."""
     out: dict[str, Any] = {"message": message}
@@ -127,6 +142,8 @@ def error_dict(
         ext["hint"] = hint
     if code in _RETRYABLE:
         ext["retryable"] = True
+    if retry_after is not None:
+        ext["retryAfter"] = round(retry_after, 3)  # seconds
     if code not in _USER_CODES and request_id:
         ext["requestId"] = request_id
     out["extensions"] = ext
@@ -142,9 +159,11 @@ def format_graphql_error(error: GraphQLError, *, request_id: str | None, request
     """
     locations = [{"line": loc.line, "column": loc.column} for loc in error.locations or ()] or None
     cause = error.original_error
+    # A scalar's parse error in variable coercion (e.g. Graphene's Date on "2026-13-01") carries
+    # the scalar's own GraphQLError or ValueError as its cause: still the request's fault.
+    if request_phase and (cause is None or isinstance(cause, GraphQLError | ValueError | TypeError)):
+        return error_dict(error.message, Code.BAD_USER_INPUT, locations=locations, request_id=request_id)
     if cause is None:
-        if request_phase:
-            return error_dict(error.message, Code.BAD_USER_INPUT, locations=locations, request_id=request_id)
         # e.g. a resolver returned null for a non-null field: a server bug, not the client's.
         log.error("graphql execution error: %s", error.message, extra={"request_id": request_id, "path": error.path})
         return error_dict(GENERIC_MESSAGES[Code.INTERNAL], Code.INTERNAL, path=error.path,

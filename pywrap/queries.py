@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -132,3 +133,21 @@ class LiveMetricsRow:
     unique_users: int
     crash_count: int
     avg_session_duration: float | None
+
+
+# --- analytics ---------------------------------------------------------------------------
+
+METRICS = Query(
+    "metrics",
+    "SELECT metric_type, value, dimension, date"
+    " FROM analytics.fn_metrics(%(app)s, %(from)s, %(to)s, %(granularity)s, %(dimension)s, %(metric_types)s)",
+)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    metric_type: str
+    value: Decimal
+    dimension: str
+    date: datetime
+

@@ -32,6 +32,7 @@ from .auth import Credentials, secret_from_headers, secret_from_init_payload
 from .context import RequestContext
 from .errors import Code, error_dict, from_exception
 from .executor import Executor
+from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class TransportWsSession:
         *,
         init_timeout: float,
         max_operations: int,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.websocket = websocket
         self.executor = executor
@@ -64,6 +66,7 @@ class TransportWsSession:
         self.admin_token = admin_token
         self.init_timeout = init_timeout
         self.max_operations = max_operations
+        self.limiter = limiter
         self.headers = {k.lower(): v for k, v in websocket.headers.items()}
         self.credentials: Credentials | None = None
         self.operations: dict[str, asyncio.Task[None]] = {}
@@ -153,6 +156,13 @@ class TransportWsSession:
             raise _Close(4401, "Unauthorized")
         if op_id in self.operations:
             raise _Close(4409, f"Subscriber for {op_id[:40]} already exists")
+        if self.limiter is not None and self.credentials is not None:
+            client = self.websocket.client.host if self.websocket.client else None
+            wait = self.limiter.acquire(RateLimiter.caller(self.credentials.secret, client))
+            if wait:
+                asyncio.create_task(self._send({"type": "error", "id": op_id, "payload": [error_dict(
+                    "too many requests for this API key", Code.RATE_LIMITED, retry_after=wait)]}))
+                return
         if len(self.operations) >= self.max_operations:
             asyncio.create_task(self._send({"type": "error", "id": op_id, "payload": [error_dict(
                 f"a connection may run at most {self.max_operations} operations at once", Code.RATE_LIMITED)]}))

@@ -112,19 +112,21 @@ def ts_migrated(ts_server: RunningEngine) -> str:
 
 
 def _reset(conn: psycopg.Connection) -> None:
-    """Empty every data table of the package (settings and the migration ledger stay)."""
+    """Empty every data table of the package (settings, the migration ledger and the rollup
+    registry, which migrate fills, stay; the registry's refresh state is reset)."""
     tables = conn.execute(
         """
         SELECT format('%I.%I', n.nspname, c.relname)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname IN ('analytics', 'analytics_internal')
           AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-          AND c.relname NOT IN ('tb_setting', 'tb_migration')
+          AND c.relname NOT IN ('tb_setting', 'tb_migration', 'tb_rollup')
         ORDER BY 1
         """
     ).fetchall()
     if tables:
         conn.execute(f"TRUNCATE {', '.join(t for (t,) in tables)} RESTART IDENTITY CASCADE")
+    conn.execute("UPDATE analytics_internal.tb_rollup SET watermark = '-infinity', refreshed_at = NULL")
     # One backend serves every connection on the WASM engine: forget what earlier tests left.
     conn.execute("DEALLOCATE ALL")
     conn.execute("RESET ALL")

@@ -25,6 +25,7 @@ from tests.server_fixtures import (  # noqa: F401 - fixtures
     fast_pool_retry,
     http_server,
     server,
+    start_server,
 )
 
 LIVE = "subscription($app: ID!, $interval: Int) { liveMetrics(appId: $app, interval: $interval) { timestamp pageviews uniqueUsers crashCount avgSessionDuration } }"  # noqa: E501
@@ -239,3 +240,33 @@ def test_protocol_violations_close_the_socket(http_server, case, expected):
             return await ws.close_code()
 
     assert run(scenario()) == expected
+
+
+@pytest.fixture
+def reauth_server(db, apps, fast_pool_retry):
+    running = start_server(db, live_reauth_seconds=0.5)
+    yield running
+    running.stop()
+
+
+def test_revoking_a_key_ends_its_running_subscriptions(reauth_server, apps):
+    server = reauth_server
+    rotate = "mutation { rotateApiKey(appId: \"app123\", kind: READ, graceSeconds: 0) { key } }"
+
+    async def scenario() -> tuple[list[dict], str]:
+        values: list[dict] = []
+        async with gql_client(server, apps.main.read_key) as session:
+            request = GraphQLRequest(LIVE, variable_values={"app": "app123", "interval": 1})
+            try:
+                async for result in session.subscribe(request):
+                    values.append(result["liveMetrics"])
+                    if len(values) == 1:
+                        body = await asyncio.to_thread(server.graphql, rotate, key=ADMIN_TOKEN)
+                        assert body["data"]["rotateApiKey"]["key"]
+                    assert len(values) < 5, "the subscription outlived its key"
+            except TransportQueryError as exc:
+                return values, exc.errors[0]["extensions"]["code"]
+        return values, "completed"
+
+    values, outcome = run(scenario())
+    assert outcome == "UNAUTHENTICATED" and 1 <= len(values) <= 3

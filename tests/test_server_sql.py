@@ -25,21 +25,23 @@ def test_live_metrics_counts_the_window_only(conn, app):
 
     result = track(conn, app, [
         {"type": "page_view", "user_id": "u1", "session_id": "s1", "timestamp": at(5)},
-        {"type": "screen_view", "anonymous_id": "u1", "session_id": "s2", "timestamp": at(4)},  # not user u1
+        {"type": "screen_view", "anonymous_id": "a1", "session_id": "s2", "timestamp": at(4)},
+        {"type": "screen_view", "anonymous_id": "u1", "session_id": "s2", "timestamp": at(4)},  # user key u1 again
         {"type": "page_view", "user_id": "u2", "timestamp": at(3)},
         {"type": "crash", "user_id": "u1", "session_id": "s1", "timestamp": at(2)},
         {"type": "app_crash", "user_id": "u3", "session_id": "s3", "timestamp": at(1)},
         {"type": "button_click", "user_id": "u1", "session_id": "s1", "timestamp": at(40 * 60)},  # s1 began 40 min ago
         {"type": "page_view", "user_id": "u9", "session_id": "s9", "timestamp": at(120)},  # outside a 60 s window
     ])
-    assert result["accepted"] == 7
+    assert result["accepted"] == 8
     m = live(conn, "app123", 60)
-    assert (m["pageviews"], m["unique_users"], m["crash_count"]) == (3, 4, 2)
+    # users are coalesce(user_id, anonymous_id), as in the rollups: u1, a1, u2, u3
+    assert (m["pageviews"], m["unique_users"], m["crash_count"]) == (4, 4, 2)
     assert m["window_end"] - m["window_start"] == timedelta(seconds=60)
     # sessions active in the window: s1 (40 min incl. its earlier event), s2 and s3 (0 s)
     assert m["avg_session_duration"] == pytest.approx((40 * 60 - 2) / 3, abs=1)
     wider = live(conn, app.id, 3600)
-    assert (wider["pageviews"], wider["unique_users"]) == (4, 5)
+    assert (wider["pageviews"], wider["unique_users"]) == (5, 5)
 
 
 def test_live_metrics_of_a_quiet_app_and_bad_arguments(conn, app):

@@ -14,9 +14,10 @@ import graphene
 from .apps import AppsMutation, AppsQuery
 from .ingest import IngestMutation
 from .live import LiveSubscription
+from .metrics import MetricsQuery
 
 
-class Query(AppsQuery, graphene.ObjectType):
+class Query(MetricsQuery, AppsQuery, graphene.ObjectType):
     pass
 
 

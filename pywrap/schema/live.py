@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import graphene
@@ -36,10 +38,41 @@ class LiveSubscription(graphene.ObjectType):
 
     @staticmethod
     async def subscribe_live_metrics(_root: Any, info: graphene.ResolveInfo, app_id: str,
-                                     interval: int) -> Subscription[LiveMetricsRow]:
+                                     interval: int) -> Reauthorizing:
         # A coroutine that returns the iterator (not an async generator): authorization and
         # the first poll happen before the subscription starts, so their errors are the
         # subscription's own error message rather than a failure in the middle of a stream.
         ctx: RequestContext = info.context
         app = await authorize_read(ctx.db, ctx.credentials, app_id)
-        return await ctx.hub.subscribe(LiveKey(app.app_id, interval))
+        feed = await ctx.hub.subscribe(LiveKey(app.app_id, interval))
+
+        async def recheck() -> None:
+            await authorize_read(ctx.db, ctx.credentials, app_id)
+
+        return Reauthorizing(feed, recheck, ctx.live_reauth_seconds)
+
+
+class Reauthorizing:
+    """A subscription's values, re-checking the caller's key at most every `period` seconds
+    before passing one on: a revoked key's subscriptions end (UNAUTHENTICATED) rather than
+    run for as long as the socket stays open. The shared poll itself never sees keys."""
+
+    def __init__(self, feed: Subscription[LiveMetricsRow], check: Callable[[], Awaitable[None]],
+                 period: float) -> None:
+        self._feed = feed
+        self._check = check
+        self._period = period
+        self._checked = time.monotonic()
+
+    def __aiter__(self) -> Reauthorizing:
+        return self
+
+    async def __anext__(self) -> LiveMetricsRow:
+        value = await self._feed.__anext__()
+        if time.monotonic() - self._checked >= self._period:
+            await self._check()  # raises ApiError/psycopg errors: the operation ends with it
+            self._checked = time.monotonic()
+        return value
+
+    async def aclose(self) -> None:
+        await self._feed.aclose()

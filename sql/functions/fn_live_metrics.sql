@@ -11,8 +11,8 @@
 --
 -- The window is (window_end - interval, window_end], window_end = now(), by event time.
 --   pageviews             events of type page_view or screen_view
---   unique_users          exact count of distinct users: user_id, or anonymous_id for events
---                         without one (the two kinds never collide)
+--   unique_users          exact count of distinct users, a user being
+--                         coalesce(user_id, anonymous_id) as in the rollups and fn_metrics
 --   crash_count           events of type crash or app_crash
 --   avg_session_duration  seconds, averaged over the sessions with an event in the window:
 --                         each session's last minus first event time, counting its events
@@ -48,8 +48,7 @@ BEGIN
     window_start := window_end - make_interval(secs => p_interval_seconds);
 
     SELECT count(*) FILTER (WHERE e.event_type IN ('page_view', 'screen_view')),
-           count(DISTINCT CASE WHEN e.user_id IS NOT NULL THEN 'u:' || e.user_id
-                               WHEN e.anonymous_id IS NOT NULL THEN 'a:' || e.anonymous_id END),
+           count(DISTINCT coalesce(e.user_id, e.anonymous_id)),
            count(*) FILTER (WHERE e.event_type IN ('crash', 'app_crash'))
       INTO pageviews, unique_users, crash_count
     FROM analytics.tb_event e
