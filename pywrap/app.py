@@ -5,6 +5,7 @@
     WS   /graphql   graphql-transport-ws (subscriptions; queries and mutations too)
     GET  /healthz   the process is alive (200 always)
     GET  /readyz    the database is reachable and migrated (200), else 503 with the reason
+    GET  /apps/{appId}/users/{userId}/events.jsonl   one user's events as JSON lines (pywrap.export)
 
 HTTP status codes say what happened to the HTTP request: 400 when the body is not a GraphQL
 request (malformed JSON, no query), 413 when it is larger than max_body_bytes, 405 for other
@@ -31,7 +32,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from . import __version__
+from . import __version__, export, jsoncodec
 from .auth import Credentials, secret_from_headers
 from .config import Settings
 from .context import RequestContext
@@ -42,6 +43,7 @@ from .graphiql import GRAPHIQL_HTML
 from .live import LiveHub, LiveKey
 from .queries import LIVE_METRICS, LiveMetricsRow
 from .ratelimit import RateLimiter, retry_after_header
+from .scheduler import Scheduler
 from .schema import graphql_schema
 from .websocket import TransportWsSession
 
@@ -60,6 +62,18 @@ class Services:
     executor: Executor
     limiter: RateLimiter
     in_flight: int = 0  # HTTP GraphQL requests being executed (graceful shutdown waits for them)
+
+    def rate_limited(self, request: Request) -> Response | None:
+        """The 429 response for a caller past its quota (pywrap.ratelimit), else None (and counted)."""
+        caller = RateLimiter.caller(secret_from_headers(request.headers), request.client and request.client.host)
+        wait = self.limiter.acquire(caller)
+        if not wait:
+            return None
+        request.state.error_codes = [Code.RATE_LIMITED.value]
+        return _json(request_error(f"too many requests: an API key may send {self.settings.rate_limit:g} per second",
+                                   Code.RATE_LIMITED, retry_after=wait,
+                                   hint="Retry after the number of seconds in extensions.retryAfter."),
+                     429, headers={"Retry-After": retry_after_header(wait)})
 
     def context(self, credentials: Credentials, headers: Mapping[str, str], request_id: str) -> RequestContext:
         return RequestContext(db=self.db, hub=self.hub, credentials=credentials, headers=headers,
@@ -124,7 +138,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _parse_request(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     try:
-        payload = json.loads(body)
+        payload = jsoncodec.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise _HttpError(400, "the request body is not valid JSON", Code.BAD_USER_INPUT) from None
     if isinstance(payload, list):
@@ -143,16 +157,21 @@ def _parse_request(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
     services = build_services(settings, database_url)
+    # Maintenance and the daily archive (pywrap.scheduler); settings are checked here, at start.
+    scheduler = Scheduler(settings, services.db, database_url)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await services.db.open()
+        scheduler.start()
         log.info("server started", extra={"version": __version__, "pool_max": settings.pool_max})
         try:
             yield
         finally:
             # uvicorn has already let in-flight requests finish (or hit its timeout): end the
-            # live feeds, then close the pool once every connection is back.
+            # background jobs (a maintenance call in progress finishes) and the live feeds, then
+            # close the pool once every connection is back.
+            await scheduler.stop(timeout=settings.shutdown_timeout)
             await services.hub.close()
             await services.db.close(timeout=settings.shutdown_timeout)
             log.info("server stopped")
@@ -169,21 +188,10 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
             request.state.error_codes = sorted({e["extensions"]["code"] for e in body["errors"]})
         return _json(body)
 
-    def rate_limited(request: Request) -> Response | None:
-        caller = RateLimiter.caller(secret_from_headers(request.headers), request.client and request.client.host)
-        wait = services.limiter.acquire(caller)
-        if not wait:
-            return None
-        request.state.error_codes = [Code.RATE_LIMITED.value]
-        return _json(request_error(f"too many requests: this API key may send {settings.rate_limit:g} per second",
-                                   Code.RATE_LIMITED, retry_after=wait,
-                                   hint="Retry after the number of seconds in extensions.retryAfter."),
-                     429, headers={"Retry-After": retry_after_header(wait)})
-
     async def graphql_http(request: Request) -> Response:
         services.in_flight += 1
         try:
-            if (refused := rate_limited(request)) is not None:
+            if (refused := services.rate_limited(request)) is not None:
                 return refused
             if request.method == "POST":
                 query, variables, operation_name = _parse_request(
@@ -192,7 +200,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
             if "query" in request.query_params:
                 variables = request.query_params.get("variables")
                 try:
-                    parsed_variables = json.loads(variables) if variables else None
+                    parsed_variables = jsoncodec.loads(variables) if variables else None
                 except ValueError:
                     raise _HttpError(400, '"variables" is not valid JSON', Code.BAD_USER_INPUT) from None
                 if parsed_variables is not None and not isinstance(parsed_variables, dict):
@@ -235,6 +243,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
             WebSocketRoute("/graphql", graphql_ws),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route(export.PATH, export.user_events, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from types import FrameType
 
 import psycopg
 
-from . import __version__, admin_cli, logs, sqlfiles
+from . import __version__, admin_cli, lifecycle_cli, logs, sqlfiles
 from . import migrate as migrate_mod
 from .config import ConfigError, Settings
 
@@ -81,6 +83,54 @@ def cmd_create_app(args: argparse.Namespace) -> int:
 def cmd_engine(args: argparse.Namespace) -> int:
     with psycopg.connect(_database_url(args), autocommit=True) as conn:
         print(conn.execute("SELECT analytics.fn_engine()").fetchone()[0])
+    return 0
+
+
+def cmd_export_user(args: argparse.Namespace) -> int:
+    from .queries import EXPORT_USER
+
+    params = {"app": args.app, "user_id": args.user, "anonymous_ids": args.anonymous_id or None}
+    # Into FILE.partial, renamed when complete: a failed export never looks like a whole one.
+    partial = Path(f"{args.output}.partial") if args.output else None
+    count = 0
+    try:
+        with psycopg.connect(_database_url(args), prepare_threshold=None) as conn, \
+                (partial.open("w", encoding="utf-8") if partial else nullcontext(sys.stdout)) as out:
+            # A named (server-side) cursor, read a batch at a time: constant memory here.
+            with conn.cursor(name="export_user") as cur:
+                cur.itersize = 1000
+                cur.execute(EXPORT_USER.sql, params)
+                for (line,) in cur:
+                    out.write(line + "\n")
+                    count += 1
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    if partial is not None:
+        partial.replace(args.output)
+        print(f"{count} event(s) written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_delete_user(args: argparse.Namespace) -> int:
+    from .queries import DELETE_USER
+
+    if not args.yes:
+        print("error: deleting a user cannot be undone; add --yes to go ahead", file=sys.stderr)
+        return 2
+    # autocommit: on TimescaleDB the procedure commits and then refreshes the rollups.
+    with psycopg.connect(_database_url(args), autocommit=True, prepare_threshold=None) as conn:
+        cur = conn.execute(DELETE_USER.sql, {
+            "app": args.app, "user_id": args.user, "anonymous_ids": args.anonymous_id or None,
+            "requested_by": args.requested_by or f"cli, {getpass.getuser()}"})
+        names = [c.name for c in cur.description or ()]
+        report = dict(zip(names, cur.fetchone() or (), strict=True))
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        for name, value in report.items():
+            print(f"{name:<28}{'' if value is None else value}")
     return 0
 
 
@@ -206,6 +256,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p)
     p.set_defaults(func=cmd_engine)
 
+    def add_user_options(p: argparse.ArgumentParser) -> None:
+        _add_db(p)
+        p.add_argument("--app", required=True, help="app identifier or uuid")
+        p.add_argument("--user", required=True,
+                       help="the user id (for a user who never signed in: the anonymous id)")
+        p.add_argument("--anonymous-id", action="append", metavar="ID",
+                       help="another anonymous (device) id of the same person; repeatable")
+
+    p = sub.add_parser(
+        "export-user",
+        help="write every stored event of one user as JSON lines",
+        description="Write the events whose coalesce(user_id, anonymous_id) is --user or an --anonymous-id, "
+        "oldest first, one JSON object per line (see analytics.fn_export_user), streamed from a "
+        "server-side cursor in constant memory.",
+    )
+    add_user_options(p)
+    p.add_argument("--output", metavar="FILE", help="write here (via FILE.partial, renamed when complete); "
+                   "default: standard output")
+    p.set_defaults(func=cmd_export_user)
+
+    p = sub.add_parser(
+        "delete-user",
+        help="erase one user's events, per-user aggregates and cohort memberships",
+        description="Erase the events whose coalesce(user_id, anonymous_id) is --user or an --anonymous-id, "
+        "correct the rollups and cohorts, and record the deletion (with no user id) in the audit log "
+        "(analytics.prc_delete_user; see docs/privacy.md). Cannot be undone.",
+    )
+    add_user_options(p)
+    p.add_argument("--requested-by", metavar="TEXT",
+                   help="who asked, for the audit log, e.g. a ticket id (default: cli and the OS user)")
+    p.add_argument("--yes", action="store_true", help="really delete")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_delete_user)
+
     p = sub.add_parser(
         "serve",
         help="run the GraphQL server (embedded PostgreSQL unless a database URL is given)",
@@ -231,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     admin_cli.register(sub, _add_db, _database_url)
+    lifecycle_cli.register(sub, _add_db, _database_url)
     return parser
 
 

@@ -27,11 +27,17 @@ Environment variables:
     MOBILE_ANALYTICS_SHUTDOWN_TIMEOUT  seconds in-flight requests get to finish on shutdown (30)
     MOBILE_ANALYTICS_LOG_LEVEL         debug, info, warning, error (info)
     MOBILE_ANALYTICS_DATA_DIR          the embedded cluster's directory (see pywrap.embedded)
+    MOBILE_ANALYTICS_MAINTENANCE_INTERVAL  seconds between maintenance runs (300; 0: none), see
+                                       pywrap.scheduler
+    MOBILE_ANALYTICS_ARCHIVE_AT        daily archive time, HH:MM UTC (02:00; off: none); the target is
+                                       MOBILE_ANALYTICS_ARCHIVE_{BUCKET,PREFIX,ENDPOINT_URL,REGION,DIR}
+                                       (pywrap.archive; default: <data dir>/archive)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -71,6 +77,8 @@ class Settings:
     shutdown_timeout: float = 30.0
     log_level: str = "info"
     data_dir: Path | None = None
+    maintenance_interval: float = 300.0
+    archive_at: str = "02:00"
 
     def __post_init__(self) -> None:
         if self.pool_min < 0 or self.pool_max < 1 or self.pool_min > self.pool_max:
@@ -85,6 +93,13 @@ class Settings:
             raise ConfigError("rate_limit must be >= 0 (0: off) and rate_limit_burst >= 1")
         if self.live_reauth_seconds <= 0:
             raise ConfigError("live_reauth_seconds must be positive")
+        if self.maintenance_interval < 0:
+            raise ConfigError("maintenance_interval must be >= 0 (0: no maintenance runs)")
+        archive_at = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", self.archive_at)
+        if self.archive_at.strip().lower() not in ("off", "", "none", "never") and (
+                not archive_at or int(archive_at[1]) > 23 or int(archive_at[2]) > 59):
+            # Checked here, not only by the scheduler, so that `serve` refuses it before starting.
+            raise ConfigError(f"{ENV_PREFIX}ARCHIVE_AT={self.archive_at!r} is not HH:MM (UTC) or off")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"log level {self.log_level!r} is not debug, info, warning or error")
         if self.admin_token is not None and len(self.admin_token) < 16:

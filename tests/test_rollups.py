@@ -334,7 +334,7 @@ def test_maintenance_runs_once_at_a_time(db, conn, engine_name):
     conn.add_notice_handler(lambda d: notices.append(d.message_primary))
     with db.connect() as other:
         other.execute("SELECT pg_advisory_lock(7346221903)")
-        assert conn.execute("CALL analytics.prc_run_maintenance()").fetchone() == (0, 0, 0)
+        assert conn.execute("CALL analytics.prc_run_maintenance()").fetchone() == (0, 0, 0, 0)
         assert any("already running" in n for n in notices)
         other.execute("SELECT pg_advisory_unlock(7346221903)")
     assert conn.execute("CALL analytics.prc_run_maintenance()").fetchone()[1] == len(ROLLUPS)

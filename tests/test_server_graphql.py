@@ -263,3 +263,23 @@ def test_graceful_shutdown_finishes_the_batch_in_flight(server, apps, db):
     assert response.json()["data"]["trackEvents"]["eventCount"] == 2000
     with db.connect() as conn:
         assert len(events_of(conn, apps.main)) == 2000
+
+
+def test_unpaired_surrogate_rejects_one_event_over_http(server, apps):
+    # Raw JSON text: "\ud800" must reach fn_track_events as written (orjson refuses it).
+    body = ('{"query": %s, "variables": {"appId": "app123", "events": ['
+            '{"type": "page_view", "label": "ok"}, {"type": "page_view", "label": "bad \\ud800"}]}}'
+            % json.dumps(TRACK))
+    response = server.client.post("/graphql", content=body, headers={"X-API-Key": apps.main.write_key,
+                                                                      "Content-Type": "application/json"})
+    result = response.json()["data"]["trackEvents"]
+    assert result["eventCount"] == 1
+    assert [(r["index"], r["code"]) for r in result["rejected"]] == [(1, "unstorable_text")]
+
+
+def test_nan_is_not_json(server, apps):
+    body = '{"query": %s, "variables": {"appId": "app123", "events": [{"type": "x", "duration": NaN}]}}' % (
+        json.dumps(TRACK))
+    response = server.client.post("/graphql", content=body, headers={"X-API-Key": apps.main.write_key,
+                                                                      "Content-Type": "application/json"})
+    assert response.status_code == 400 and error_codes(response.json()) == ["BAD_USER_INPUT"]

@@ -81,3 +81,10 @@ def test_websocket_operations_count_against_the_same_quota(limited, apps):
     replies = asyncio.run(asyncio.wait_for(scenario(), 20))
     assert [r["type"] for r in replies] == ["complete", "complete", "complete", "error"]
     assert replies[-1]["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+@pytest.mark.pg_only
+def test_user_export_counts_against_the_quota(limited, apps):
+    path = "/apps/app123/users/u1/events.jsonl"
+    statuses = [limited.client.get(path, headers={"X-API-Key": apps.main.read_key}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]

@@ -12,16 +12,20 @@ from __future__ import annotations
 import graphene
 
 from .apps import AppsMutation, AppsQuery
+from .cohorts import CohortsMutation, CohortsQuery
+from .funnels import FunnelsQuery
 from .ingest import IngestMutation
 from .live import LiveSubscription
 from .metrics import MetricsQuery
+from .retention import RetentionQuery
+from .users import UsersMutation
 
 
-class Query(MetricsQuery, AppsQuery, graphene.ObjectType):
+class Query(MetricsQuery, FunnelsQuery, CohortsQuery, RetentionQuery, AppsQuery, graphene.ObjectType):
     pass
 
 
-class Mutation(IngestMutation, AppsMutation, graphene.ObjectType):
+class Mutation(IngestMutation, CohortsMutation, AppsMutation, UsersMutation, graphene.ObjectType):
     pass
 
 

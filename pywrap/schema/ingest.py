@@ -8,7 +8,7 @@ from typing import Any
 import graphene
 from psycopg.types.json import Json, Jsonb
 
-from .. import events
+from .. import events, jsoncodec
 from ..context import RequestContext
 from ..queries import TRACK_EVENTS, TrackEventsRow
 from .scalars import JSON, EventTime, Milliseconds
@@ -102,7 +102,7 @@ class TrackEvents(graphene.Mutation):
             {
                 "app": app_id,
                 "api_key": ctx.credentials.secret,
-                "events": Json(batch),
+                "events": Json(batch, dumps=jsoncodec.dumps),
                 "sent_at": sent_at,
                 "context": Jsonb(request_context) if request_context is not None else None,
             },

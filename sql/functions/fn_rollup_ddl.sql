@@ -11,7 +11,10 @@
 -- WITH NO DATA is what lets the CREATE run inside the DO block (a transaction): creating with
 -- data would refresh, which TimescaleDB refuses inside a transaction. The policy's NULL
 -- start_offset lets each run re-materialize late events of any age; it only recomputes
--- invalidated buckets, so it stays incremental.
+-- invalidated buckets, so it stays incremental. The policy is added only when the aggregate has
+-- none: retention later moves its start_offset (analytics_internal.fn_sync_retention_policies),
+-- and add_continuous_aggregate_policy refuses a policy that differs from the existing one even
+-- with if_not_exists.
 --
 -- PostgreSQL (a view with the same name and columns):
 --   CREATE OR REPLACE VIEW analytics.<rollup> AS
@@ -46,10 +49,14 @@ BEGIN
                            ' AS %s WITH NO DATA',
                            p_rollup, analytics_internal.fn_rollup_query(p_rollup, v_engine));
         RETURN NEXT format('SELECT public.add_continuous_aggregate_policy(%L::regclass, start_offset => NULL::interval,'
-                           ' end_offset => %L::interval, schedule_interval => %L::interval, if_not_exists => true)',
+                           ' end_offset => %L::interval, schedule_interval => %L::interval, if_not_exists => true)'
+                           ' WHERE NOT EXISTS (SELECT 1 FROM timescaledb_information.jobs j'
+                           ' WHERE j.proc_name = ''policy_refresh_continuous_aggregate'''
+                           ' AND j.hypertable_schema = ''analytics'' AND j.hypertable_name = %L)',
                            'analytics.' || quote_ident(p_rollup),
                            analytics_internal.fn_setting('rollup_refresh_lag'),
-                           CASE WHEN v_width < interval '1 day' THEN interval '15 minutes' ELSE interval '1 hour' END);
+                           CASE WHEN v_width < interval '1 day' THEN interval '15 minutes' ELSE interval '1 hour' END,
+                           p_rollup);
         RETURN;
     END IF;
 

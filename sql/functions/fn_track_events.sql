@@ -45,6 +45,7 @@ AS $$
 DECLARE
     v_pk_app          integer;
     v_retention_days  integer;
+    v_dropped_before  timestamptz;
     v_now             timestamptz := now();
     v_count           integer;
     v_bytes           bigint;
@@ -97,6 +98,9 @@ BEGIN
                          THEN jsonb_strip_nulls(v_ctx -> 'device') ELSE '{}'::jsonb END;
 
     SELECT a.retention_days INTO v_retention_days FROM analytics.tb_app a WHERE a.pk_app = v_pk_app;
+    -- Raw events before a range that retention dropped are refused too: the rollups hold the
+    -- dropped events' history there, which one late event would replace (docs/lifecycle.md).
+    v_dropped_before := analytics_internal.fn_event_horizon(v_pk_app);
 
     -- Fast path: the whole batch becomes jsonb in one parse. jsonb cannot hold U+0000 or an
     -- unpaired surrogate, which the json type lets through; only then are the events looked
@@ -178,7 +182,13 @@ BEGIN
                                                   'code', 'too_old',
                                                   'message', format('event time %s is older than this app''s retention of %s days',
                                                                     to_char(c.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                                                                    v_retention_days)) END)
+                                                                    v_retention_days))
+                                             WHEN c.event_time < v_dropped_before
+                                             THEN jsonb_build_object(
+                                                  'code', 'too_old',
+                                                  'message', format('event time %s is before %s: older raw events were removed by retention',
+                                                                    to_char(c.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                                                                    to_char(v_dropped_before AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) END)
                                END AS problem
                         FROM (SELECT t.*,
                                      CASE WHEN t.client_time IS NULL THEN v_now

@@ -7,7 +7,10 @@
 --     [-infinity, now() - rollup_refresh_lag): buckets with late events of any age are
 --     re-materialized, and the most recent ones stay real-time so that events arriving up to
 --     rollup_refresh_lag late still show at once. Each refresh commits on its own, and the
---     procedure commits after each.
+--     procedure commits after each. Once retention has dropped raw events, the window starts
+--     at analytics_internal.fn_refresh_horizon() instead of -infinity: refreshing a dropped
+--     range would recompute its buckets from no events and erase their history (see
+--     docs/lifecycle.md).
 --   PostgreSQL: runs analytics.fn_refresh_rollups() (up to now()).
 -- The refresh policies do the same on TimescaleDB in the background; this is for "now".
 --
@@ -26,6 +29,7 @@ DECLARE
     v_rollups  text[];
     v_rollup   text;
     v_until    timestamptz;
+    v_from     timestamptz;
 BEGIN
     IF analytics.fn_engine() = 'postgresql' THEN
         PERFORM analytics.fn_refresh_rollups();
@@ -33,13 +37,14 @@ BEGIN
     END IF;
 
     v_until := now() - analytics_internal.fn_setting('rollup_refresh_lag')::interval;
+    v_from := analytics_internal.fn_refresh_horizon();
     -- Read the list first: a refresh commits, which must not happen inside an open query loop.
     SELECT array_agg(r.rollup ORDER BY r.refresh_order)
       INTO v_rollups
     FROM analytics_internal.tb_rollup r;
     FOREACH v_rollup IN ARRAY coalesce(v_rollups, '{}') LOOP
         CALL public.refresh_continuous_aggregate(format('analytics.%I', v_rollup)::regclass,
-                                                 NULL::timestamptz, v_until);
+                                                 v_from, v_until);
         -- Start afresh before the next one: without this COMMIT, a hierarchical aggregate
         -- refreshed next in the same CALL missed the invalidations that refreshing its source
         -- had just logged (seen on the TimescaleDB 2.23 WASM build: a late event's day stayed

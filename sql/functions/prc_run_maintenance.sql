@@ -1,4 +1,5 @@
--- CALL analytics.prc_run_maintenance() -> (partitions_created, refreshed_rollups, event_keys_purged)
+-- CALL analytics.prc_run_maintenance() -> (partitions_created, refreshed_rollups, event_keys_purged,
+--                                          chunks_dropped)
 --
 -- The periodic maintenance entry point, for pg_cron, a DBA or the server's scheduler (e.g.
 -- every 5 minutes). Several server instances may all call it: a session advisory lock
@@ -8,6 +9,13 @@
 --     (analytics.fn_refresh_rollups).
 --   Both engines: purges analytics_internal.tb_event_key rows older than each app's
 --     retention_days (events that old are refused as too_old, so their ids need no dedup).
+--   Both engines: brings the per-user activity summary of analytics.fn_retention up to today
+--     (analytics.fn_refresh_user_activity) and recomputes cohorts last refreshed over an hour
+--     ago (analytics.fn_refresh_cohorts).
+--   Both engines, last: raw-event retention (analytics.fn_apply_retention): drops the expired
+--     chunks that retention_mode allows (archived ones in mode archive); chunks_dropped counts
+--     them. On TimescaleDB it also aligns the retention and refresh policies with the apps'
+--     retention. Last, because dropping a partition locks analytics.tb_event until commit.
 -- On TimescaleDB the refresh policies (background jobs) refresh the continuous aggregates.
 -- Everything runs in the caller's transaction.
 --
@@ -20,7 +28,8 @@
 CREATE OR REPLACE PROCEDURE analytics.prc_run_maintenance(
     INOUT partitions_created  integer DEFAULT NULL,
     INOUT refreshed_rollups   integer DEFAULT NULL,
-    INOUT event_keys_purged   bigint DEFAULT NULL)
+    INOUT event_keys_purged   bigint DEFAULT NULL,
+    INOUT chunks_dropped      integer DEFAULT NULL)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
@@ -31,6 +40,7 @@ BEGIN
     partitions_created := 0;
     refreshed_rollups := 0;
     event_keys_purged := 0;
+    chunks_dropped := 0;
     IF NOT pg_try_advisory_lock(v_lock) THEN
         RAISE NOTICE 'maintenance is already running in another session; skipped'
             USING HINT = 'Nothing to do: that run covers this one.';
@@ -48,6 +58,13 @@ BEGIN
         WHERE a.pk_app = k.fk_app
           AND k."timestamp" < now() - make_interval(days => a.retention_days);
         GET DIAGNOSTICS event_keys_purged = ROW_COUNT;
+
+        -- Retention and cohorts, after the rollups they read: the per-user activity summary up
+        -- to today, then the cohorts not recomputed for an hour (their members and user_count).
+        PERFORM analytics.fn_refresh_user_activity();
+        PERFORM analytics.fn_refresh_cohorts();
+
+        SELECT count(*) FILTER (WHERE r.action = 'dropped') INTO chunks_dropped FROM analytics.fn_apply_retention() r;
     EXCEPTION WHEN OTHERS THEN
         PERFORM pg_advisory_unlock(v_lock);
         RAISE;
@@ -56,5 +73,5 @@ BEGIN
 END
 $$;
 
-COMMENT ON PROCEDURE analytics.prc_run_maintenance(integer, integer, bigint) IS
-    'Periodic maintenance, run once at a time across sessions: partitions and rollup refresh (PostgreSQL engine), purge of expired event ids (both).';
+COMMENT ON PROCEDURE analytics.prc_run_maintenance(integer, integer, bigint, integer) IS
+    'Periodic maintenance, run once at a time across sessions: partitions and rollup refresh (PostgreSQL engine), purge of expired event ids and raw-event retention (both).';
