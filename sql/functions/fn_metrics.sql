@@ -48,8 +48,11 @@ LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
--- Rollup queries take milliseconds; compiling them with JIT would take longer.
+-- Rollup queries take milliseconds; compiling them with JIT would take longer, and starting
+-- parallel workers for the (mostly empty) real-time branches of the rollup views costs more
+-- than the whole query (bench/queries: 74 -> 29 ms for 30 days of event counts at 10M events).
 SET jit = off
+SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     v_pk_app    integer := analytics_internal.fn_require_app(p_app);  -- P0002 when unknown
@@ -119,12 +122,27 @@ BEGIN
                     UNION ALL
                     SELECT d.bucket, d.session_id, d.started_at, d.ended_at
                     FROM analytics.ca_session_daily d
-                    WHERE v_daily AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to) x
+                    WHERE v_daily AND p_granularity <> 'day'
+                      AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to) x
               GROUP BY 1, x.session_id) s
         GROUP BY s.period
+        UNION ALL
+        -- UTC days of a UTC app: ca_session_daily already holds one row per session and day.
+        SELECT d.bucket, count(*), avg(extract(epoch FROM d.ended_at - d.started_at))
+        FROM analytics.ca_session_daily d
+        WHERE v_daily AND p_granularity = 'day' AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to
+        GROUP BY d.bucket
     ), users AS (
-        -- A user-day counts in the periods of its first and last event (a UTC day touches at
-        -- most two local days, with activity at both ends), or per hour in its active hours.
+        -- UTC days of a UTC app: ca_user_daily holds one row per user and day, so counting rows
+        -- is exact (no DISTINCT, no sort: DAU over 30 days of a 10M-event app is 7x faster).
+        SELECT u.bucket AS period, count(*) AS users
+        FROM analytics.ca_user_daily u
+        WHERE v_daily AND p_granularity = 'day' AND u.fk_app = v_pk_app AND u.bucket >= v_from AND u.bucket < v_to
+        GROUP BY u.bucket
+        UNION ALL
+        -- Otherwise a user-day counts in the periods of its first and last event (a UTC day
+        -- touches at most two local days, with activity at both ends), or per hour in its
+        -- active hours.
         SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
                count(DISTINCT u.user_key) AS users
         FROM analytics.ca_user_daily u
@@ -140,6 +158,7 @@ BEGIN
           AND u.bucket >= analytics_internal.fn_time_bucket(interval '1 day', v_from)
           AND u.bucket < v_to
           AND t.at >= v_from AND t.at < v_to
+          AND NOT (v_daily AND p_granularity = 'day')
         GROUP BY 1
     )
     SELECT m.metric_type, m.value, m.dimension, m.date
