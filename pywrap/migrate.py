@@ -60,7 +60,7 @@ def _apply(conn: psycopg.Connection) -> MigrateReport:
     report = MigrateReport(engine="")
     for m in sqlfiles.migrations():
         if m.version in done:
-            if done[m.version] != m.checksum:
+            if done[m.version] not in m.accepted_checksums:
                 raise MigrationError(
                     f"migration {m.path.name} changed after it was applied; "
                     "add a new migration instead of editing an applied one"

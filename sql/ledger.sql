@@ -1,4 +1,16 @@
 -- Bootstrap of the migration ledger. Run before every migrate; idempotent.
+
+-- jsonb and the text checks of ingestion assume Unicode: in another encoding an escape such as
+-- \u00e9 could fail a whole batch instead of one event. Checked before anything is installed.
+DO $utf8$
+BEGIN
+    IF current_setting('server_encoding') <> 'UTF8' THEN
+        RAISE EXCEPTION 'database encoding is %, not UTF8', current_setting('server_encoding')
+            USING ERRCODE = '22023',
+                  HINT = 'Create the database with ENCODING ''UTF8'' (e.g. createdb -E UTF8 -T template0 NAME).';
+    END IF;
+END
+$utf8$;
 CREATE SCHEMA IF NOT EXISTS analytics_internal;
 CREATE TABLE IF NOT EXISTS analytics_internal.tb_migration (
     version     text PRIMARY KEY,

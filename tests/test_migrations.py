@@ -115,6 +115,21 @@ def test_edited_migration_is_refused(conn):
         conn.execute("UPDATE analytics_internal.tb_migration SET checksum = %s WHERE version = '0001'", [checksum])
 
 
+def test_superseded_checksum_of_a_released_migration_is_accepted(conn):
+    """Databases installed from the 0001 that a release edited (its edit is now migration 0007)
+    still upgrade, by the CLI runner and by the psql script's check."""
+    (checksum,) = conn.execute("SELECT checksum FROM analytics_internal.tb_migration WHERE version = '0001'").fetchone()
+    (superseded,) = sqlfiles.SUPERSEDED_CHECKSUMS["0001"]
+    assert superseded != checksum
+    conn.execute("UPDATE analytics_internal.tb_migration SET checksum = %s WHERE version = '0001'", [superseded])
+    try:
+        assert migrate_connection(conn).applied == []
+        script = sqlfiles.install_script()
+        assert superseded in script and checksum in script
+    finally:  # the WASM engine's database is shared by the whole run
+        conn.execute("UPDATE analytics_internal.tb_migration SET checksum = %s WHERE version = '0001'", [checksum])
+
+
 @pytest.mark.pg_only
 def test_fresh_install_cli_and_concurrent_runs(pg_server, engine_name):
     with pg_server.connect("postgres", autocommit=True) as admin:

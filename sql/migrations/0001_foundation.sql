@@ -22,9 +22,6 @@ CREATE TABLE analytics_internal.tb_setting (
 );
 COMMENT ON TABLE analytics_internal.tb_setting IS
     'Install-wide settings decided at install time (engine, chunk interval) or tuned by a DBA.';
-COMMENT ON COLUMN analytics_internal.tb_setting.name IS 'Setting name, e.g. engine, chunk_interval, max_batch_events.';
-COMMENT ON COLUMN analytics_internal.tb_setting.value IS 'Setting value as text (cast by its reader).';
-COMMENT ON COLUMN analytics_internal.tb_setting.updated_at IS 'When the row was written (set it when you UPDATE a value).';
 
 -- Engine choice. TimescaleDB is used only when the Timescale License build is loaded:
 -- the Apache-only build has no continuous aggregates or policies, so it counts as plain PostgreSQL.
@@ -34,15 +31,7 @@ DECLARE
     v_interval  text := coalesce(nullif(current_setting('mobile_analytics.chunk_interval', true), ''), '1 day');
     v_license   text;
     v_engine    text := 'postgresql';
-    v_had_ext   boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'timescaledb');
 BEGIN
-    -- jsonb and the text checks of ingestion assume Unicode: in another encoding an escape
-    -- such as \u00e9 could fail a whole batch instead of one event.
-    IF current_setting('server_encoding') <> 'UTF8' THEN
-        RAISE EXCEPTION 'database encoding is %, not UTF8', current_setting('server_encoding')
-            USING ERRCODE = '22023',
-                  HINT = 'Create the database with ENCODING ''UTF8'' (e.g. createdb -E UTF8 -T template0 NAME).';
-    END IF;
     IF v_requested NOT IN ('auto', 'postgresql', 'timescaledb') THEN
         RAISE EXCEPTION 'unknown engine "%"', v_requested
             USING ERRCODE = '22023',
@@ -61,14 +50,10 @@ BEGIN
             v_license := current_setting('timescaledb.license', true);
         EXCEPTION WHEN OTHERS THEN
             -- e.g. available but not in shared_preload_libraries: plain PostgreSQL it is.
-            RAISE WARNING 'timescaledb is available but could not be loaded (%): using plain PostgreSQL', SQLERRM;
+            RAISE NOTICE 'timescaledb is available but could not be loaded (%): using plain PostgreSQL', SQLERRM;
         END;
         IF v_license = 'timescale' THEN
             v_engine := 'timescaledb';
-        ELSIF NOT v_had_ext AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'timescaledb') THEN
-            -- the Apache-only build: no continuous aggregates or policies; leave nothing behind
-            RAISE WARNING 'timescaledb is the Apache-only build (license %): using plain PostgreSQL', v_license;
-            DROP EXTENSION timescaledb;
         END IF;
     END IF;
 
@@ -106,14 +91,9 @@ CREATE TABLE analytics.tb_app (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE analytics.tb_app IS 'One row per mobile app that sends events.';
-COMMENT ON COLUMN analytics.tb_app.pk_app IS 'Internal key, referenced as fk_app.';
-COMMENT ON COLUMN analytics.tb_app.id IS 'Public app uuid (accepted wherever an app is named).';
-COMMENT ON COLUMN analytics.tb_app.name IS 'Display name.';
-COMMENT ON COLUMN analytics.tb_app.owner_id IS 'Owner (user or team) uuid, as in the seed.';
-COMMENT ON COLUMN analytics.tb_app.created_at IS 'When the app was created.';
 COMMENT ON COLUMN analytics.tb_app.identifier IS 'Human-readable app id used by SDKs and GraphQL (e.g. "app123").';
 COMMENT ON COLUMN analytics.tb_app.timezone IS 'IANA zone the app reports in (daily and coarser buckets).';
-COMMENT ON COLUMN analytics.tb_app.retention_days IS 'Raw events older than this are rejected at ingestion; their exactly-once keys are purged by maintenance.';
+COMMENT ON COLUMN analytics.tb_app.retention_days IS 'Raw events older than this are rejected at ingestion and dropped by retention.';
 
 CREATE TABLE analytics.tb_api_key (
     pk_api_key    integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -131,14 +111,6 @@ CREATE INDEX tb_api_key_fk_app_idx ON analytics.tb_api_key (fk_app);
 COMMENT ON TABLE analytics.tb_api_key IS
     'API keys, stored only as SHA-256 hashes. write keys ingest; read keys query one app.';
 COMMENT ON COLUMN analytics.tb_api_key.key_prefix IS 'First characters of the key, to recognise it in listings.';
-COMMENT ON COLUMN analytics.tb_api_key.pk_api_key IS 'Internal key.';
-COMMENT ON COLUMN analytics.tb_api_key.id IS 'Public key id (for revocation); not the secret.';
-COMMENT ON COLUMN analytics.tb_api_key.fk_app IS 'The app the key belongs to.';
-COMMENT ON COLUMN analytics.tb_api_key.kind IS 'write (ingest only) or read (query and subscribe only).';
-COMMENT ON COLUMN analytics.tb_api_key.key_hash IS 'SHA-256 of the key; the key itself is never stored.';
-COMMENT ON COLUMN analytics.tb_api_key.label IS 'Free text to tell keys apart.';
-COMMENT ON COLUMN analytics.tb_api_key.created_at IS 'When the key was issued.';
-COMMENT ON COLUMN analytics.tb_api_key.revoked_at IS 'From this time on the key is refused (NULL: live).';
 COMMENT ON COLUMN analytics.tb_api_key.last_used_at IS 'Updated at most once a minute per key.';
 
 -- Events ---------------------------------------------------------------------------------------
@@ -165,18 +137,10 @@ CREATE TABLE analytics.tb_event (
 
 COMMENT ON COLUMN analytics.tb_event.id IS
     'Event uuid: the client''s event id when it is a uuid, a uuid derived from it otherwise, a server uuid when none was sent.';
-COMMENT ON COLUMN analytics.tb_event.client_event_id IS 'The event id as the client sent it, as text (NULL when none).';
-COMMENT ON COLUMN analytics.tb_event.pk_event IS 'Server sequence number (bigint identity; not unique across a chunk rebuild).';
-COMMENT ON COLUMN analytics.tb_event.fk_app IS 'The app (analytics.tb_app.pk_app).';
-COMMENT ON COLUMN analytics.tb_event.event_type IS 'The event''s "type", e.g. page_view, screen_view, purchase, crash.';
-COMMENT ON COLUMN analytics.tb_event.user_id IS 'Known user id (from the event or the request context).';
-COMMENT ON COLUMN analytics.tb_event.anonymous_id IS 'Anonymous/device id for users not signed in.';
-COMMENT ON COLUMN analytics.tb_event.session_id IS 'Session the event belongs to.';
-COMMENT ON COLUMN analytics.tb_event.path IS 'Screen or page path (e.g. /home).';
-COMMENT ON COLUMN analytics.tb_event.label IS 'UI label (e.g. a button''s text).';
+COMMENT ON COLUMN analytics.tb_event.client_event_id IS 'The event id exactly as the client sent it (NULL when none).';
 COMMENT ON COLUMN analytics.tb_event."timestamp" IS 'Event time, corrected for device clock skew when the batch carried sentAt.';
 COMMENT ON COLUMN analytics.tb_event.received_at IS 'When the server received the batch.';
-COMMENT ON COLUMN analytics.tb_event.timestamp_clamped IS 'True when the event claimed a time further in the future than the max_future_skew setting (23 h) and was set to received_at.';
+COMMENT ON COLUMN analytics.tb_event.timestamp_clamped IS 'True when the event claimed a time more than 23 h in the future and was set to received_at.';
 COMMENT ON COLUMN analytics.tb_event.duration_ms IS 'Duration reported with the event (e.g. screen_time), in milliseconds.';
 COMMENT ON COLUMN analytics.tb_event.device IS 'Device context: os, os_version, model, manufacturer, app_version, app_build, locale, ...';
 COMMENT ON COLUMN analytics.tb_event.metadata IS 'Free-form event properties sent by the client.';
@@ -255,10 +219,7 @@ CREATE TABLE analytics_internal.tb_event_key (
     PRIMARY KEY (fk_app, event_key)
 );
 COMMENT ON TABLE analytics_internal.tb_event_key IS
-    'Event ids already stored per app (exactly-once ingestion); maintenance purges keys past the app''s retention.';
-COMMENT ON COLUMN analytics_internal.tb_event_key.fk_app IS 'The app.';
-COMMENT ON COLUMN analytics_internal.tb_event_key.event_key IS 'md5 of the event id in canonical form, as a uuid.';
-COMMENT ON COLUMN analytics_internal.tb_event_key."timestamp" IS 'Event time of the stored copy: the key lives as long as the event.';
+    'Event ids already stored per app (exactly-once ingestion). Purged together with the raw events.';
 
 -- Cohorts --------------------------------------------------------------------------------------
 
@@ -275,15 +236,6 @@ CREATE TABLE analytics.tb_cohort (
     UNIQUE (fk_app, identifier)
 );
 COMMENT ON TABLE analytics.tb_cohort IS 'Saved user cohorts: a JSON filter and its last computed size.';
-COMMENT ON COLUMN analytics.tb_cohort.pk_cohort IS 'Internal key.';
-COMMENT ON COLUMN analytics.tb_cohort.id IS 'Public cohort uuid.';
-COMMENT ON COLUMN analytics.tb_cohort.identifier IS 'Cohort identifier, unique within its app.';
-COMMENT ON COLUMN analytics.tb_cohort.fk_app IS 'The app.';
-COMMENT ON COLUMN analytics.tb_cohort.name IS 'Display name.';
-COMMENT ON COLUMN analytics.tb_cohort.filter IS 'The cohort''s JSON filter (see docs/analytics.md).';
-COMMENT ON COLUMN analytics.tb_cohort.user_count IS 'Members at the last refresh.';
-COMMENT ON COLUMN analytics.tb_cohort.created_at IS 'When the cohort was created.';
-COMMENT ON COLUMN analytics.tb_cohort.refreshed_at IS 'When members and user_count were last computed.';
 
 -- Seed-compatible JSON view --------------------------------------------------------------------
 
