@@ -189,6 +189,9 @@ def test_cohorts_lifecycle_and_retention(server, loaded, db):
                              key=key)
     assert error_codes(invalid) == ["BAD_USER_INPUT"] and "min_count" in str(invalid["errors"][0]), invalid
 
+    not_object = server.graphql(create.replace('"crashed"', '"other"'), {"filter": ["crash"]}, key=key)
+    assert error_codes(not_object) == ["BAD_USER_INPUT"] and not_object["errors"][0]["extensions"]["hint"]
+
     listed = server.graphql(SEED_COHORTS, key=key)["data"]["cohorts"]
     assert [c["id"] for c in listed] == [cohort["id"]] and listed[0]["userCount"] == cohort["userCount"]
 

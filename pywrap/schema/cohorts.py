@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 
 from ..auth import authorize_read
 from ..context import RequestContext
-from ..errors import ApiError, Code
 from ..queries import (
     COHORT_RETENTION,
     CREATE_COHORT,
@@ -108,7 +107,7 @@ class CreateCohort(graphene.Mutation):
                      identifier: str | None = None) -> CohortRow:
         ctx: RequestContext = info.context
         app = await authorize_read(ctx.db, ctx.credentials, app_id)
-        row = await ctx.db.one(CREATE_COHORT, {"app": str(app.app_id), "name": name, "filter": _jsonb(filter),
+        row = await ctx.db.one(CREATE_COHORT, {"app": str(app.app_id), "name": name, "filter": Jsonb(filter),
                                                "identifier": identifier}, CohortRow)
         assert row is not None  # the function raises rather than return nothing
         return row
@@ -154,9 +153,3 @@ class CohortsMutation(graphene.ObjectType):
     refresh_cohort = RefreshCohort.Field()
     delete_cohort = DeleteCohort.Field()
 
-
-def _jsonb(value: Any) -> Jsonb:
-    if not isinstance(value, dict):
-        raise ApiError(Code.BAD_USER_INPUT, "a cohort filter is a JSON object",
-                       'Pass e.g. {"event": "purchase", "min_count": 1, "within_days": 30}.')
-    return Jsonb(value)
