@@ -153,6 +153,12 @@ FROM analytics.ca_user_daily u
 WHERE u.fk_app = %(pk)s AND u.bucket >= %(t_from)s AND u.bucket < %(t_to)s
 GROUP BY 1 ORDER BY 1
 """
+APP_DAILY_DAU = """
+SELECT a.bucket, a.users
+FROM analytics.ca_app_daily a
+WHERE a.fk_app = %(pk)s AND a.bucket >= %(t_from)s AND a.bucket < %(t_to)s
+ORDER BY 1
+"""
 
 # A user enters with their first step-1 event in the range; each later step is the first event
 # of its type after the previous step and at most the window after that step-1 event.
@@ -322,6 +328,8 @@ def build_cases(ds: gen.Dataset, tz_of: dict[str, str]) -> list[Case]:
         metrics_case("metrics_tz", f"daily counts by event type, 30 days ({berlin}, Europe/Berlin: hourly rollup)", wb),
         Case("dau", f"DAU, 30 days ({big})", 50, [
             Variant("ca_user_daily: count(*) GROUP BY bucket (jit off)", ROLLUP_DAU, w, normalize=_pairs,
+                    settings=NO_JIT),
+            Variant("ca_app_daily: users per bucket (jit off)", APP_DAILY_DAU, w, normalize=_pairs,
                     settings=NO_JIT),
             Variant("fn_metrics(..., 'day', 'none', ARRAY['unique_users'])",
                     "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, 'day', 'none',"

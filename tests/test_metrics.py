@@ -128,6 +128,35 @@ def test_every_granularity_and_dimension_equals_raw(apps, engine_name):
                     assert got == sorted(got, key=lambda r: (r[3], r[0], r[2])), "ordered by date, metric, dimension"
 
 
+def test_days_before_the_per_day_rollups_read_the_per_user_rollups(apps):
+    """An install upgraded after retention dropped raw events has per-day rollups
+    (ca_app_daily, ca_app_session_daily) only from app_daily_rollups_from on: fn_metrics reads
+    ca_user_daily / ca_session_daily before it, with the same answers, and the per-day
+    rollups' own rows after it (emptied here, they would show as missing days)."""
+    conn, made = apps
+    refresh(conn)
+    a, tz, pk, end = made[0]
+    start = end - timedelta(days=9)
+    want = raw_metrics(conn, pk, tz, start, end, "day", "none")
+    boundary = datetime.combine(end - timedelta(days=4), datetime.min.time(), timezone.utc)
+    with conn.transaction():
+        conn.execute("UPDATE analytics_internal.tb_setting SET value = %s WHERE name = 'app_daily_rollups_from'",
+                     [boundary.isoformat()])
+        assert sorted(metrics(conn, a.identifier, start, end, "day", "none")) == sorted(want)
+        for name in ("ca_app_daily", "ca_app_session_daily"):
+            conn.execute(f"DELETE FROM {storage(conn, name)} WHERE bucket < %s", [boundary])
+        assert sorted(metrics(conn, a.identifier, start, end, "day", "none")) == sorted(want)
+        conn.execute(f"DELETE FROM {storage(conn, 'ca_app_daily')} WHERE bucket >= %s", [boundary])
+        got = metrics(conn, a.identifier, start, end, "day", "none")
+        assert not [r for r in got if r[0] == "unique_users" and r[3] >= boundary]
+        assert [r for r in got if r[0] == "unique_users" and r[3] < boundary]
+        raise psycopg.Rollback()  # the setting and the rollups as they were
+
+
+def storage(conn, rollup: str) -> str:
+    return conn.execute("SELECT analytics_internal.fn_rollup_storage(%s)::text", [rollup]).fetchone()[0]
+
+
 def test_unique_users_are_exact_in_half_hour_zones(apps):
     conn, made = apps
     refresh(conn)

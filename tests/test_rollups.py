@@ -46,6 +46,21 @@ ROLLUPS: dict[str, tuple[str, str]] = {
     ),
     "ca_session_hourly": (SESSION_COLUMNS, RAW_SESSIONS.format(bucket=UTC_HOUR)),
     "ca_session_daily": (SESSION_COLUMNS, RAW_SESSIONS.format(bucket=UTC_DAY)),
+    "ca_app_daily": (
+        "bucket, fk_app, users",
+        f"""SELECT {UTC_DAY}, e.fk_app, count(DISTINCT coalesce(e.user_id, e.anonymous_id))
+            FROM analytics.tb_event e WHERE e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL
+            GROUP BY 1, 2""",
+    ),
+    # each session's span inside the day, summed per app and day
+    "ca_app_session_daily": (
+        "bucket, fk_app, sessions, session_seconds",
+        f"""SELECT s.day, s.fk_app, count(*), sum(extract(epoch FROM s.last - s.first))
+            FROM (SELECT {UTC_DAY} AS day, e.fk_app, e.session_id, min(e."timestamp") AS first,
+                         max(e."timestamp") AS last
+                  FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3) s
+            GROUP BY 1, 2""",
+    ),
 }
 REFRESH_ORDER = list(ROLLUPS)
 
@@ -94,6 +109,31 @@ def mismatches(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 NOW = datetime.now(timezone.utc)
+_MIDNIGHT = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+# [from, to) windows for the rollup readers: cut inside buckets, on bucket boundaries, around now.
+READER_WINDOWS = [
+    (NOW - timedelta(days=3, minutes=17), NOW - timedelta(days=1, minutes=-13)),
+    (_MIDNIGHT - timedelta(days=2), _MIDNIGHT),
+    (_MIDNIGHT - timedelta(hours=5), NOW + timedelta(hours=2)),
+    (NOW - timedelta(days=10), NOW + timedelta(days=1)),
+]
+
+
+def reader_mismatches(conn: psycopg.Connection) -> list[tuple[str, int, datetime, datetime]]:
+    """(rollup, app, from, to) where analytics_internal.fn_<rollup>_between differs from the
+    view's rows of that app and range."""
+    found = []
+    apps = [r[0] for r in conn.execute("SELECT pk_app FROM analytics.tb_app").fetchall()]
+    for name in ROLLUPS:
+        for pk in apps:
+            for start, end in READER_WINDOWS:
+                got = conn.execute(f"SELECT * FROM analytics_internal.fn_{name}_between(%s, %s, %s)",
+                                   [pk, start, end]).fetchall()
+                want = conn.execute(f"SELECT * FROM analytics.{name} WHERE fk_app = %s AND bucket >= %s"
+                                    " AND bucket < %s", [pk, start, end]).fetchall()
+                if sorted(got) != sorted(want):
+                    found.append((name, pk, start, end))
+    return found
 
 
 def as_event(spec: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +188,7 @@ def test_rollups_equal_raw_aggregation(conn, app, engine_name):
         assert track(conn, app, first)["accepted"] == len(first)
         assert track(conn, other, more)["accepted"] == len(more)
         assert mismatches(conn) == {}, "real time, before any refresh"
+        assert reader_mismatches(conn) == [], "readers, real time"
 
         refresh(conn)
         assert mismatches(conn) == {}, "after a refresh"
@@ -157,8 +198,10 @@ def test_rollups_equal_raw_aggregation(conn, app, engine_name):
             # PostgreSQL reads invalidated buckets live; TimescaleDB shows events older than
             # its watermark only after the next refresh.
             assert mismatches(conn) == {}, "late events, before the refresh"
+        assert reader_mismatches(conn) == [], "readers, late events before the refresh"
         refresh(conn)
         assert mismatches(conn) == {}, "late events, after the refresh"
+        assert reader_mismatches(conn) == [], "readers, after the refresh"
 
     check()
 
@@ -353,3 +396,26 @@ def test_changed_rollup_definition_is_refused(rollups):
             " 'bucket', ARRAY['fk_app'], ARRAY['sum(event_count)::bigint AS event_count'])"
         )
     assert "migration" in err.value.diag.message_hint
+
+
+def test_a_reader_granted_only_the_views_can_read_every_rollup(rollups, app, engine_name):
+    """docs/analytics.md "For DBAs": SELECT on the views is all an analyst needs, including
+    ca_app_session_daily, whose view calls an aggregate of the package."""
+    conn = rollups
+    track(conn, app, [{"type": "page_view", "session_id": "s1", "user_id": "u1"}])
+    role = "ma_test_analyst"
+    conn.execute(f"DROP ROLE IF EXISTS {role}")
+    conn.execute(f"CREATE ROLE {role}")
+    try:
+        conn.execute(f"GRANT USAGE ON SCHEMA analytics TO {role}")
+        conn.execute(f"GRANT SELECT ON {', '.join('analytics.' + name for name in ROLLUPS)} TO {role}")
+        with conn.transaction():
+            conn.execute(f"SET LOCAL ROLE {role}")
+            for name in ROLLUPS:
+                assert conn.execute(f"SELECT count(*) FROM analytics.{name}").fetchone()[0] == 1, name
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT count(*) FROM analytics_internal.tb_ca_user_daily")
+            raise psycopg.Rollback()
+    finally:
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")

@@ -182,6 +182,23 @@ def test_per_user_rows_past_retention_go_and_anonymous_counts_stay(rollups, app,
     counts_sql = "SELECT bucket, event_type, os, event_count FROM analytics.ca_event_daily"
     old_users, old_sessions, old_counts = old_rows(users_sql), old_rows(sessions_sql), old_rows(counts_sql)
     assert any(r[1] == "u1" for r in old_users) and any(r[2] == "u1" for r in old_sessions)
+    # The per-day rollups hold no user key; past retention they must agree with the per-user rows.
+    days_sql = "SELECT bucket, users FROM analytics.ca_app_daily"
+    days_from_users = ("SELECT bucket, count(*) FROM analytics.ca_user_daily WHERE bucket < %s GROUP BY bucket")
+    session_days_sql = "SELECT bucket, sessions, session_seconds FROM analytics.ca_app_session_daily"
+    session_days_from_sessions = (
+        "SELECT bucket, count(*), sum(extract(epoch FROM ended_at - started_at)) FROM analytics.ca_session_daily"
+        " WHERE bucket < %s GROUP BY bucket")
+
+    def per_day_rollups() -> tuple[list[tuple], list[tuple]]:
+        return old_rows(days_sql), old_rows(session_days_sql)
+
+    def expected_per_day() -> tuple[list[tuple], list[tuple]]:
+        return (sorted(conn.execute(days_from_users, [cutoff]).fetchall()),
+                sorted(conn.execute(session_days_from_sessions, [cutoff]).fetchall()))
+
+    before_days = per_day_rollups()
+    assert before_days == expected_per_day() and before_days[0] and before_days[1]
 
     report = delete_user(conn, app, "u1")
 
@@ -193,8 +210,11 @@ def test_per_user_rows_past_retention_go_and_anonymous_counts_stay(rollups, app,
     assert old_rows(sessions_sql) == [r for r in old_sessions if r[2] != "u1"]
     # ...and the anonymous counts, which cannot be recomputed, are as they were (documented).
     assert old_rows(counts_sql) == old_counts
+    # The per-day users and sessions past retention are lowered by the person's share.
+    assert per_day_rollups() == expected_per_day() != before_days
     refresh_since(conn, engine_name, cutoff)
     assert old_rows(users_sql) == [r for r in old_users if r[1] != "u1"]
+    assert per_day_rollups() == expected_per_day()
     assert old_rows(counts_sql) == old_counts
     # Within retention every rollup equals the raw events.
     for name, (columns, raw) in ROLLUPS.items():

@@ -18,7 +18,9 @@
 --   * per-user rows, on both engines and at once: the person's rows of ca_user_daily and of the
 --     session rollups (whose user_key is theirs) are deleted from the materialized tables,
 --     including days whose raw events retention has already dropped and that no refresh could
---     recompute. Unique-user counts of every day drop accordingly.
+--     recompute. Unique-user counts of every day drop accordingly: the per-day rollups
+--     ca_app_daily and ca_app_session_daily, which hold no user key, are lowered by the
+--     person's materialized user-days and session-days;
 --   * anonymous counts of days past retention (ca_event_hourly / ca_event_daily: events per
 --     type, os and app version, with no user in them) cannot be recomputed and keep counting the
 --     person's old events;
@@ -100,6 +102,32 @@ BEGIN
     SELECT deleted_events + count(*), least(oldest_event_at, min(d."timestamp"))
       INTO deleted_events, oldest_event_at
     FROM deleted d;
+
+    -- The one-row-per-day rollups hold no user key: take the person's materialized user-days
+    -- and session-days (read before they go, below) off their days' counts. Days past retention
+    -- can be corrected only this way; the others are also recomputed without the person by the
+    -- next refresh, to the same numbers. A day left with no user or no session goes, as a
+    -- recomputation would drop it.
+    EXECUTE format('UPDATE %s a SET users = a.users - p.users'
+                   ' FROM (SELECT u.bucket, count(*) AS users FROM %s u'
+                   '       WHERE u.fk_app = $1 AND u.user_key = ANY ($2) GROUP BY u.bucket) p'
+                   ' WHERE a.fk_app = $1 AND a.bucket = p.bucket',
+                   analytics_internal.fn_rollup_storage('ca_app_daily'),
+                   analytics_internal.fn_rollup_storage('ca_user_daily'))
+        USING v_pk_app, v_keys;
+    EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.users <= 0',
+                   analytics_internal.fn_rollup_storage('ca_app_daily'))
+        USING v_pk_app;
+    EXECUTE format('UPDATE %s a SET sessions = a.sessions - p.sessions, session_seconds = a.session_seconds - p.seconds'
+                   ' FROM (SELECT s.bucket, count(*) AS sessions, sum(extract(epoch FROM s.ended_at - s.started_at)) AS seconds'
+                   '       FROM %s s WHERE s.fk_app = $1 AND s.user_key = ANY ($2) GROUP BY s.bucket) p'
+                   ' WHERE a.fk_app = $1 AND a.bucket = p.bucket',
+                   analytics_internal.fn_rollup_storage('ca_app_session_daily'),
+                   analytics_internal.fn_rollup_storage('ca_session_daily'))
+        USING v_pk_app, v_keys;
+    EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.sessions <= 0',
+                   analytics_internal.fn_rollup_storage('ca_app_session_daily'))
+        USING v_pk_app;
 
     -- Materialized rows that carry the person's user key, whatever their day: those still backed
     -- by raw events would be recomputed without them anyway; the older ones can only go this way.

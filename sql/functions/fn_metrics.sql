@@ -8,8 +8,9 @@
 --   crash_count           events of type "crash" or "app_crash" (as in fn_live_metrics), for
 --                         every period and dimension value that has events (0 when none crashed)
 --   unique_users          distinct coalesce(user_id, anonymous_id) with events in the period
---                         (exact, from ca_user_daily)
---   sessions              distinct session ids with events in the period (ca_session_hourly)
+--                         (exact, from ca_user_daily; UTC days of UTC apps: ca_app_daily)
+--   sessions              distinct session ids with events in the period (ca_session_hourly;
+--                         UTC days of UTC apps: ca_app_session_daily)
 --   avg_session_duration  mean, over those sessions, of the seconds between their first and
 --                         last event inside the period (3 decimals)
 -- `date` is the start of the period as timestamptz: the UTC hour for 'hour'; local midnight of
@@ -34,6 +35,10 @@
 -- Errors: P0002 unknown app; 22023 unknown granularity or dimension, a missing or infinite
 -- date, p_from after p_to, or a range too long for the granularity.
 --
+-- The rollups are read through their readers, analytics_internal.fn_<rollup>_between
+-- (fn_rollup_reader_create): the same rows as the views, with the raw events of their real-time
+-- part bounded by the range too, so that a range in the past reads only materialized rows.
+--
 -- SECURITY DEFINER, like the other client-facing functions: a dashboard role is granted EXECUTE
 -- on it, not the rollups, tb_app and the internal helpers it reads.
 CREATE OR REPLACE FUNCTION analytics.fn_metrics(
@@ -53,6 +58,9 @@ SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
 -- than the whole query (bench/queries: 74 -> 29 ms for 30 days of event counts at 10M events).
 SET jit = off
 SET max_parallel_workers_per_gather = 0
+-- Planning the query takes longer than running it (its rollup readers span every partition of
+-- the raw events); a generic plan is made once per session and prunes partitions when it starts.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_pk_app    integer := analytics_internal.fn_require_app(p_app);  -- P0002 when unknown
@@ -61,6 +69,15 @@ DECLARE
     v_to        timestamptz;
     v_max_days  integer := CASE p_granularity WHEN 'hour' THEN 92 ELSE 3660 END;
     v_daily     boolean;
+    -- Days from here on are in the one-row-per-day rollups (ca_app_daily, ca_app_session_daily);
+    -- earlier ones only on installs that dropped raw events before those rollups existed.
+    v_app_days  timestamptz := coalesce(analytics_internal.fn_setting('app_daily_rollups_from')::timestamptz,
+                                        '-infinity');
+    -- Which rollups the asked-for metric types need: the others are not read at all.
+    v_events    boolean := p_metric_types IS NULL
+                           OR EXISTS (SELECT 1 FROM unnest(p_metric_types) AS t(name) WHERE t.name LIKE '%\_count');
+    v_users     boolean := p_metric_types IS NULL OR 'unique_users' = ANY (p_metric_types);
+    v_sessions  boolean := p_metric_types IS NULL OR p_metric_types && ARRAY['sessions', 'avg_session_duration'];
 BEGIN
     IF p_granularity IS NULL OR p_granularity NOT IN ('hour', 'day', 'week', 'month') THEN
         RAISE EXCEPTION 'unknown granularity %', coalesce(quote_literal(left(p_granularity, 80)), 'NULL')
@@ -103,12 +120,12 @@ BEGIN
                sum(e.event_count) AS events,
                sum(e.crash_count) AS crashes
         FROM (SELECT h.bucket, h.event_type, h.os, h.app_version, h.event_count, h.crash_count
-              FROM analytics.ca_event_hourly h
-              WHERE NOT v_daily AND h.fk_app = v_pk_app AND h.bucket >= v_from AND h.bucket < v_to
+              FROM analytics_internal.fn_ca_event_hourly_between(v_pk_app, v_from, v_to) h
+              WHERE v_events AND NOT v_daily
               UNION ALL
               SELECT d.bucket, d.event_type, d.os, d.app_version, d.event_count, d.crash_count
-              FROM analytics.ca_event_daily d
-              WHERE v_daily AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to) e
+              FROM analytics_internal.fn_ca_event_daily_between(v_pk_app, v_from, v_to) d
+              WHERE v_events AND v_daily) e
         GROUP BY 1, 2, 3
     ), sessions AS (
         -- one row per period and session: its first and last event inside the period
@@ -117,27 +134,38 @@ BEGIN
                      min(x.started_at) AS started_at,
                      max(x.ended_at) AS ended_at
               FROM (SELECT h.bucket, h.session_id, h.started_at, h.ended_at
-                    FROM analytics.ca_session_hourly h
-                    WHERE NOT v_daily AND h.fk_app = v_pk_app AND h.bucket >= v_from AND h.bucket < v_to
+                    FROM analytics_internal.fn_ca_session_hourly_between(v_pk_app, v_from, v_to) h
+                    WHERE v_sessions AND NOT v_daily
                     UNION ALL
                     SELECT d.bucket, d.session_id, d.started_at, d.ended_at
-                    FROM analytics.ca_session_daily d
-                    WHERE v_daily AND p_granularity <> 'day'
-                      AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to) x
+                    FROM analytics_internal.fn_ca_session_daily_between(v_pk_app, v_from, v_to) d
+                    WHERE v_sessions AND v_daily AND p_granularity <> 'day'
+                   ) x
               GROUP BY 1, x.session_id) s
         GROUP BY s.period
         UNION ALL
-        -- UTC days of a UTC app: ca_session_daily already holds one row per session and day.
+        -- UTC days of a UTC app: ca_app_session_daily holds each day's sessions and their seconds
+        -- (one row per day) ...
+        SELECT a.bucket, a.sessions, a.session_seconds / a.sessions
+        FROM analytics_internal.fn_ca_app_session_daily_between(v_pk_app, greatest(v_from, v_app_days), v_to) a
+        WHERE v_sessions AND v_daily AND p_granularity = 'day'
+        UNION ALL
+        -- ... and ca_session_daily one row per session and day, for days before it.
         SELECT d.bucket, count(*), avg(extract(epoch FROM d.ended_at - d.started_at))
-        FROM analytics.ca_session_daily d
-        WHERE v_daily AND p_granularity = 'day' AND d.fk_app = v_pk_app AND d.bucket >= v_from AND d.bucket < v_to
+        FROM analytics_internal.fn_ca_session_daily_between(v_pk_app, v_from, least(v_to, v_app_days)) d
+        WHERE v_sessions AND v_daily AND p_granularity = 'day'
         GROUP BY d.bucket
     ), users AS (
-        -- UTC days of a UTC app: ca_user_daily holds one row per user and day, so counting rows
-        -- is exact (no DISTINCT, no sort: DAU over 30 days of a 10M-event app is 7x faster).
+        -- UTC days of a UTC app: ca_app_daily holds each day's unique users (one row per day) ...
+        SELECT a.bucket AS period, a.users
+        FROM analytics_internal.fn_ca_app_daily_between(v_pk_app, greatest(v_from, v_app_days), v_to) a
+        WHERE v_users AND v_daily AND p_granularity = 'day'
+        UNION ALL
+        -- ... and ca_user_daily one row per user and day, for days before it: counting rows is
+        -- exact there too.
         SELECT u.bucket AS period, count(*) AS users
-        FROM analytics.ca_user_daily u
-        WHERE v_daily AND p_granularity = 'day' AND u.fk_app = v_pk_app AND u.bucket >= v_from AND u.bucket < v_to
+        FROM analytics_internal.fn_ca_user_daily_between(v_pk_app, v_from, least(v_to, v_app_days)) u
+        WHERE v_users AND v_daily AND p_granularity = 'day'
         GROUP BY u.bucket
         UNION ALL
         -- Otherwise a user-day counts in the periods of its first and last event (a UTC day
@@ -145,7 +173,8 @@ BEGIN
         -- active hours.
         SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
                count(DISTINCT u.user_key) AS users
-        FROM analytics.ca_user_daily u
+        FROM analytics_internal.fn_ca_user_daily_between(v_pk_app, analytics_internal.fn_time_bucket(interval '1 day', v_from),
+                                                         v_to) u
         CROSS JOIN LATERAL (
             SELECT u.first_event_at WHERE p_granularity <> 'hour'
             UNION ALL
@@ -154,11 +183,8 @@ BEGIN
             SELECT u.bucket + make_interval(hours => h.h)
             FROM generate_series(0, 23) AS h(h)
             WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
-        WHERE u.fk_app = v_pk_app
-          AND u.bucket >= analytics_internal.fn_time_bucket(interval '1 day', v_from)
-          AND u.bucket < v_to
-          AND t.at >= v_from AND t.at < v_to
-          AND NOT (v_daily AND p_granularity = 'day')
+        WHERE t.at >= v_from AND t.at < v_to
+          AND v_users AND NOT (v_daily AND p_granularity = 'day')
         GROUP BY 1
     )
     SELECT m.metric_type, m.value, m.dimension, m.date

@@ -25,6 +25,9 @@
 -- The three branches cover disjoint buckets, so every bucket is counted exactly once and an
 -- event shows as soon as it is committed.
 --
+-- Both engines, last: analytics_internal.fn_rollup_reader_create(<rollup>), the function that
+-- reads one app's rows of a time range (what fn_metrics reads).
+--
 --   p_rollup  a rollup registered in analytics_internal.tb_rollup
 --
 -- Errors: P0002 unknown rollup (from fn_rollup_query).
@@ -57,6 +60,7 @@ BEGIN
                            analytics_internal.fn_setting('rollup_refresh_lag'),
                            CASE WHEN v_width < interval '1 day' THEN interval '15 minutes' ELSE interval '1 hour' END,
                            p_rollup);
+        RETURN NEXT format('SELECT analytics_internal.fn_rollup_reader_create(%L)', p_rollup);
         RETURN;
     END IF;
 
@@ -70,6 +74,7 @@ BEGIN
                        p_rollup, 'tb_' || p_rollup, v_watermark, v_stale,
                        analytics_internal.fn_rollup_query(p_rollup, v_engine, p_from => v_watermark),
                        analytics_internal.fn_rollup_query(p_rollup, v_engine, p_buckets => v_stale));
+    RETURN NEXT format('SELECT analytics_internal.fn_rollup_reader_create(%L)', p_rollup);
 END
 $$;
 
