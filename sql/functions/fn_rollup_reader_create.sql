@@ -9,7 +9,10 @@
 -- from it), so every read of a daily view aggregates the whole current day's raw events, even
 -- for a range that ended last week: at the end of a day of a 10M-event app, about 100 ms per
 -- view. The reader bounds the raw events by p_from and p_to as well as by the watermark, so a
--- range in the past reads only materialized rows. It is a plain SQL function (no SET clause,
+-- range in the past reads only materialized rows. A hierarchical rollup's reader aggregates
+-- its source's reader rather than the raw events, so that the current day of a daily rollup is
+-- read from the hourly rollup's materialized hours (and the current hour's raw events). It is
+-- a plain SQL function (no SET clause,
 -- hence no SET search_path: every name in it is schema-qualified), which the planner inlines
 -- into the caller's query with the caller's values.
 -- On TimescaleDB the reader selects from the continuous aggregate, which bounds its real-time
@@ -29,10 +32,16 @@ DECLARE
     v_width      interval := (SELECT r.bucket_width FROM analytics_internal.tb_rollup r WHERE r.rollup = p_rollup);
     v_watermark  text := format('(SELECT coalesce(max(r.watermark), ''-infinity'') FROM analytics_internal.tb_rollup r'
                                 ' WHERE r.rollup = %L)', p_rollup);
+    v_rollup     analytics_internal.tb_rollup;
+    v_inner      text;
     v_columns    text;
     v_stale      text;
+    v_end        text;
+    v_aggregate  text;
     v_body       text;
 BEGIN
+    SELECT r.* INTO v_rollup FROM analytics_internal.tb_rollup r WHERE r.rollup = p_rollup;
+    SELECT r.rollup INTO v_inner FROM analytics_internal.tb_rollup r WHERE 'analytics.' || r.rollup = v_rollup.source;
     SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
       INTO v_columns
     FROM pg_catalog.pg_attribute a
@@ -52,23 +61,51 @@ BEGIN
         -- bucket that starts before p_to (p_to itself when it is a bucket boundary), and rows of
         -- buckets cut by those bounds are dropped by the outer condition.
         v_stale := analytics_internal.fn_rollup_stale_sql(v_width, v_watermark);
-        v_body := format(
-            'SELECT r.* FROM ('
-            ' SELECT m.* FROM analytics_internal.%1$I m'
-            ' WHERE m.fk_app = p_app AND m.bucket >= p_from AND m.bucket < p_to AND m.bucket < %2$s'
-            ' AND NOT EXISTS (SELECT 1 FROM %3$s s WHERE s.fk_app = m.fk_app AND s.bucket = m.bucket)'
-            ' UNION ALL %4$s'
-            ' UNION ALL %5$s'
-            ') r WHERE r.fk_app = p_app AND r.bucket >= p_from AND r.bucket < p_to',
-            'tb_' || p_rollup, v_watermark, v_stale,
-            analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
-                p_from => format('greatest(%s, p_from)', v_watermark),
-                p_to => format('%s + %L::interval',
-                               analytics_internal.fn_rollup_bucket_sql(v_width, 'p_to - interval ''1 microsecond'''),
-                               v_width)),
-            analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
-                p_buckets => format('(SELECT s.fk_app, s.bucket FROM %s s WHERE s.fk_app = p_app'
-                                    ' AND s.bucket >= p_from - %L::interval AND s.bucket < p_to)', v_stale, v_width)));
+        v_end := format('%s + %L::interval',
+                        analytics_internal.fn_rollup_bucket_sql(v_width, 'p_to - interval ''1 microsecond'''), v_width);
+        IF v_inner IS NOT NULL THEN
+            -- Hierarchical: aggregate the source rollup's rows, read through its own reader, so
+            -- that the live part reads the source's materialized buckets (today's hours) rather
+            -- than the raw events. %s is the FROM item of those rows.
+            v_aggregate := format('SELECT %s AS bucket, %s, %s FROM %%s%s GROUP BY %s',
+                                  analytics_internal.fn_rollup_bucket_sql(v_width, 's.' || v_rollup.time_column),
+                                  array_to_string(v_rollup.dimensions, ', '),
+                                  array_to_string(v_rollup.measures, ', '),
+                                  CASE WHEN v_rollup.source_filter IS NOT NULL
+                                       THEN format(' WHERE (%s)', v_rollup.source_filter) ELSE '' END,
+                                  (SELECT string_agg(g::text, ', ')
+                                   FROM generate_series(1, 1 + cardinality(v_rollup.dimensions)) g));
+            v_body := format(
+                'SELECT r.* FROM ('
+                ' SELECT m.* FROM analytics_internal.%1$I m'
+                ' WHERE m.fk_app = p_app AND m.bucket >= p_from AND m.bucket < p_to AND m.bucket < %2$s'
+                ' AND NOT EXISTS (SELECT 1 FROM %3$s s WHERE s.fk_app = m.fk_app AND s.bucket = m.bucket)'
+                ' UNION ALL %4$s'
+                ' UNION ALL %5$s'
+                ') r WHERE r.fk_app = p_app AND r.bucket >= p_from AND r.bucket < p_to',
+                'tb_' || p_rollup, v_watermark, v_stale,
+                format(v_aggregate, format('analytics_internal.%I(p_app, greatest(%s, p_from), %s) s',
+                                           'fn_' || v_inner || '_between', v_watermark, v_end)),
+                format(v_aggregate, format('(SELECT DISTINCT i.bucket FROM %s i WHERE i.fk_app = p_app'
+                                           ' AND i.bucket >= p_from - %L::interval AND i.bucket < p_to) AS i'
+                                           ' CROSS JOIN LATERAL analytics_internal.%I(p_app, i.bucket, i.bucket + %L::interval) s',
+                                           v_stale, v_width, 'fn_' || v_inner || '_between', v_width)));
+        ELSE
+            v_body := format(
+                'SELECT r.* FROM ('
+                ' SELECT m.* FROM analytics_internal.%1$I m'
+                ' WHERE m.fk_app = p_app AND m.bucket >= p_from AND m.bucket < p_to AND m.bucket < %2$s'
+                ' AND NOT EXISTS (SELECT 1 FROM %3$s s WHERE s.fk_app = m.fk_app AND s.bucket = m.bucket)'
+                ' UNION ALL %4$s'
+                ' UNION ALL %5$s'
+                ') r WHERE r.fk_app = p_app AND r.bucket >= p_from AND r.bucket < p_to',
+                'tb_' || p_rollup, v_watermark, v_stale,
+                analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
+                    p_from => format('greatest(%s, p_from)', v_watermark), p_to => v_end),
+                analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
+                    p_buckets => format('(SELECT s.fk_app, s.bucket FROM %s s WHERE s.fk_app = p_app'
+                                        ' AND s.bucket >= p_from - %L::interval AND s.bucket < p_to)', v_stale, v_width)));
+        END IF;
     END IF;
 
     EXECUTE format('CREATE OR REPLACE FUNCTION analytics_internal.%I(p_app integer, p_from timestamptz, p_to timestamptz)'
