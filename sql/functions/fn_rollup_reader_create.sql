@@ -38,6 +38,8 @@ DECLARE
     v_stale      text;
     v_end        text;
     v_aggregate  text;
+    v_live       text;  -- buckets from the watermark on
+    v_restale    text;  -- buckets before it whose raw events changed since the last refresh
     v_body       text;
 BEGIN
     SELECT r.* INTO v_rollup FROM analytics_internal.tb_rollup r WHERE r.rollup = p_rollup;
@@ -66,8 +68,9 @@ BEGIN
         IF v_inner IS NOT NULL THEN
             -- Hierarchical: aggregate the source rollup's rows, read through its own reader, so
             -- that the live part reads the source's materialized buckets (today's hours) rather
-            -- than the raw events. %s is the FROM item of those rows.
-            v_aggregate := format('SELECT %s AS bucket, %s, %s FROM %%s%s GROUP BY %s',
+            -- than the raw events. @rows@ stands for the FROM item of those rows (replace(), not
+            -- format(), which would read a % in a measure).
+            v_aggregate := format('SELECT %s AS bucket, %s, %s FROM @rows@%s GROUP BY %s',
                                   analytics_internal.fn_rollup_bucket_sql(v_width, 's.' || v_rollup.time_column),
                                   array_to_string(v_rollup.dimensions, ', '),
                                   array_to_string(v_rollup.measures, ', '),
@@ -75,37 +78,29 @@ BEGIN
                                        THEN format(' WHERE (%s)', v_rollup.source_filter) ELSE '' END,
                                   (SELECT string_agg(g::text, ', ')
                                    FROM generate_series(1, 1 + cardinality(v_rollup.dimensions)) g));
-            v_body := format(
-                'SELECT r.* FROM ('
-                ' SELECT m.* FROM analytics_internal.%1$I m'
-                ' WHERE m.fk_app = p_app AND m.bucket >= p_from AND m.bucket < p_to AND m.bucket < %2$s'
-                ' AND NOT EXISTS (SELECT 1 FROM %3$s s WHERE s.fk_app = m.fk_app AND s.bucket = m.bucket)'
-                ' UNION ALL %4$s'
-                ' UNION ALL %5$s'
-                ') r WHERE r.fk_app = p_app AND r.bucket >= p_from AND r.bucket < p_to',
-                'tb_' || p_rollup, v_watermark, v_stale,
-                format(v_aggregate, format('analytics_internal.%I(p_app, greatest(%s, p_from), %s) s',
-                                           'fn_' || v_inner || '_between', v_watermark, v_end)),
-                format(v_aggregate, format('(SELECT DISTINCT i.bucket FROM %s i WHERE i.fk_app = p_app'
-                                           ' AND i.bucket >= p_from - %L::interval AND i.bucket < p_to) AS i'
-                                           ' CROSS JOIN LATERAL analytics_internal.%I(p_app, i.bucket, i.bucket + %L::interval) s',
-                                           v_stale, v_width, 'fn_' || v_inner || '_between', v_width)));
+            v_live := replace(v_aggregate, '@rows@', format('analytics_internal.%I(p_app, greatest(%s, p_from), %s) s',
+                                                 'fn_' || v_inner || '_between', v_watermark, v_end));
+            v_restale := replace(v_aggregate, '@rows@', format(
+                '(SELECT DISTINCT i.bucket FROM %s i WHERE i.fk_app = p_app'
+                ' AND i.bucket >= p_from - %L::interval AND i.bucket < p_to) AS i'
+                ' CROSS JOIN LATERAL analytics_internal.%I(p_app, i.bucket, i.bucket + %L::interval) s',
+                v_stale, v_width, 'fn_' || v_inner || '_between', v_width));
         ELSE
-            v_body := format(
-                'SELECT r.* FROM ('
-                ' SELECT m.* FROM analytics_internal.%1$I m'
-                ' WHERE m.fk_app = p_app AND m.bucket >= p_from AND m.bucket < p_to AND m.bucket < %2$s'
-                ' AND NOT EXISTS (SELECT 1 FROM %3$s s WHERE s.fk_app = m.fk_app AND s.bucket = m.bucket)'
-                ' UNION ALL %4$s'
-                ' UNION ALL %5$s'
-                ') r WHERE r.fk_app = p_app AND r.bucket >= p_from AND r.bucket < p_to',
-                'tb_' || p_rollup, v_watermark, v_stale,
-                analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
-                    p_from => format('greatest(%s, p_from)', v_watermark), p_to => v_end),
-                analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
-                    p_buckets => format('(SELECT s.fk_app, s.bucket FROM %s s WHERE s.fk_app = p_app'
-                                        ' AND s.bucket >= p_from - %L::interval AND s.bucket < p_to)', v_stale, v_width)));
+            v_live := analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
+                p_from => format('greatest(%s, p_from)', v_watermark), p_to => v_end);
+            v_restale := analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
+                p_buckets => format('(SELECT s.fk_app, s.bucket FROM %s s WHERE s.fk_app = p_app'
+                                    ' AND s.bucket >= p_from - %L::interval AND s.bucket < p_to)', v_stale, v_width));
         END IF;
+        v_body := format(
+            'SELECT r.* FROM ('
+            ' SELECT m.* FROM analytics_internal.%1$I m'
+            ' WHERE m.fk_app = p_app AND m.bucket >= p_from AND m.bucket < p_to AND m.bucket < %2$s'
+            ' AND NOT EXISTS (SELECT 1 FROM %3$s s WHERE s.fk_app = m.fk_app AND s.bucket = m.bucket)'
+            ' UNION ALL %4$s'
+            ' UNION ALL %5$s'
+            ') r WHERE r.fk_app = p_app AND r.bucket >= p_from AND r.bucket < p_to',
+            'tb_' || p_rollup, v_watermark, v_stale, v_live, v_restale);
     END IF;
 
     EXECUTE format('CREATE OR REPLACE FUNCTION analytics_internal.%I(p_app integer, p_from timestamptz, p_to timestamptz)'
