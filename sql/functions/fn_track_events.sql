@@ -16,10 +16,15 @@
 -- Per-event problems never fail the batch: the event is listed in `rejected` as
 -- {index (0-based), code, message} and the others are stored.
 --
--- Exactly-once: (app, event id) is claimed in analytics_internal.tb_event_key with
--- ON CONFLICT DO NOTHING before the event row is written, in key order so that overlapping
--- concurrent batches cannot deadlock. A retry, with any sentAt and at any time while the raw
--- event is retained, finds its key taken and is counted as a duplicate.
+-- Exactly-once: (app, event id) is claimed in analytics_internal.tb_event_key before the event
+-- row is written, in key order so that overlapping concurrent batches cannot deadlock. A retry,
+-- with any sentAt and at any time while the raw event is retained, finds its key taken and is
+-- counted as a duplicate.
+--
+-- Two paths, one result. The fast path takes a batch whose events are all valid and new: cheap
+-- sufficient checks, plain INSERTs. Any other batch (a rejected event, a key already taken, the
+-- same id twice, unstorable text) leaves no trace of it and goes through the general path:
+-- per-event problems, in-batch de-duplication, ON CONFLICT DO NOTHING.
 CREATE OR REPLACE FUNCTION analytics.fn_track_events(
     p_app        text,
     p_api_key    text,
@@ -57,6 +62,9 @@ DECLARE
     v_ctx_device      jsonb;
     v_events          jsonb;
     v_unstorable      integer[] := '{}';
+    v_all_valid       boolean;
+    v_oldest          timestamptz;
+    v_latest          timestamptz := v_now + v_max_skew;
 BEGIN
     v_pk_app := analytics_internal.fn_authenticate(p_app, p_api_key, 'write');
 
@@ -71,7 +79,16 @@ BEGIN
             USING ERRCODE = '54000',
                   HINT = 'Split the events into smaller batches.';
     END IF;
-    v_count := json_array_length(p_events);
+    -- One parse of the whole batch into jsonb, which every path below reads. jsonb cannot hold
+    -- U+0000 or an unpaired surrogate, which the json type lets through: such a batch takes the
+    -- general path, which looks at the events one by one (v_events stays NULL here).
+    BEGIN
+        v_events := p_events::jsonb;
+    EXCEPTION WHEN untranslatable_character OR invalid_text_representation THEN
+        v_events := NULL;
+    END;
+    v_count := CASE WHEN v_events IS NOT NULL THEN jsonb_array_length(v_events)
+                    ELSE json_array_length(p_events) END;
     IF v_count > v_max_events THEN
         RAISE EXCEPTION 'batch has % events; the limit is % events per batch', v_count, v_max_events
             USING ERRCODE = '54000',
@@ -101,19 +118,195 @@ BEGIN
     -- Raw events before a range that retention dropped are refused too: the rollups hold the
     -- dropped events' history there, which one late event would replace (docs/lifecycle.md).
     v_dropped_before := analytics_internal.fn_event_horizon(v_pk_app);
+    v_oldest := v_now - make_interval(days => v_retention_days);
 
-    -- Fast path: the whole batch becomes jsonb in one parse. jsonb cannot hold U+0000 or an
-    -- unpaired surrogate, which the json type lets through; only then are the events looked
-    -- at one by one, and the offending ones replaced by null and reported as unstorable_text.
-    BEGIN
-        v_events := p_events::jsonb;
-    EXCEPTION WHEN untranslatable_character OR invalid_text_representation THEN
+    -- Fast path, for a batch whose events are all storable and valid (the usual case): each
+    -- event passes cheap tests that imply fn_event_problem() IS NULL (fn_event_problem() itself
+    -- decides for an event that fails them), and is stored without the in-batch de-duplication
+    -- and the ON CONFLICT of the general path. Nothing is written unless every event is valid.
+    -- A key already taken (a retry, or the same id twice in the batch: unique_violation) or a
+    -- value of a canonical layout that does not cast (a timestamp that is no date, an
+    -- 8-4-4-4-12 id that is no uuid: data_exception) undoes the block; the general path below
+    -- then handles the whole batch.
+    IF v_events IS NOT NULL THEN
+        BEGIN
+            WITH src AS MATERIALIZED (
+                -- only what the inserts use: a materialized CTE keeps every column it is given
+                SELECT k.type, k.event_id, k.user_id, k.anonymous_id, k.session_id, k.path, k.label, k.duration,
+                       k.device, k.metadata, k.event_time, k.cheap_ok,
+                       coalesce(k.size_ok
+                       AND (k.cheap_ok
+                            OR analytics_internal.fn_event_problem(
+                                   p_event => k.e, p_event_time => k.client_time, p_type => k.type,
+                                   p_event_id => k.event_id, p_timestamp => k.ts, p_user_id => k.user_id,
+                                   p_anonymous_id => k.anonymous_id, p_session_id => k.session_id,
+                                   p_path => k.path, p_label => k.label, p_duration => k.duration,
+                                   p_device => k.device, p_metadata => k.metadata) IS NULL)
+                       AND (k.event_time < v_oldest) IS NOT TRUE
+                       AND (k.event_time < v_dropped_before) IS NOT TRUE, false) AS ok,
+                       k.event_time > v_latest AS is_clamped,
+                       CASE WHEN k.id_is_uuid THEN md5(lower(k.event_id COLLATE "C"))::uuid
+                            WHEN k.event_id IS NOT NULL THEN md5(k.event_id)::uuid END AS event_key,
+                       CASE WHEN k.id_is_uuid THEN k.event_id::uuid END AS client_uuid
+                FROM (SELECT t.*,
+                             CASE WHEN t.client_time IS NULL THEN v_now
+                                  WHEN p_sent_at IS NULL THEN t.client_time
+                                  WHEN p_sent_at - t.client_time > v_now - '1970-01-01 00:00:00+00'
+                                      THEN '1970-01-01 00:00:00+00'::timestamptz
+                                  ELSE v_now - (p_sent_at - t.client_time) END AS event_time,
+                             -- Sufficient for fn_event_problem() IS NULL, each test cheaper than its own:
+                             coalesce(jsonb_typeof(t.e) = 'object'
+                             AND (t.e - ARRAY['type', 'event_id', 'timestamp', 'user_id', 'anonymous_id', 'session_id',
+                                              'path', 'label', 'duration', 'device', 'metadata']) = '{}'::jsonb
+                             -- type: a string whose first and last characters are printable ASCII, not blank
+                             AND jsonb_typeof(t.e -> 'type') = 'string'
+                             AND octet_length(t.type) <= 128
+                             AND ascii(t.type) BETWEEN 33 AND 126 AND ascii(right(t.type, 1)) BETWEEN 33 AND 126
+                             -- identifiers: a text that is no object, array or boolean comes from a string or
+                             -- a number; at most N bytes is at most N characters
+                             AND (t.event_id IS NULL OR (octet_length(t.event_id) BETWEEN 1 AND 128
+                                  AND ascii(t.event_id) NOT IN (91, 123) AND t.event_id NOT IN ('true', 'false')))
+                             AND (t.user_id IS NULL OR (octet_length(t.user_id) BETWEEN 1 AND 256
+                                  AND ascii(t.user_id) NOT IN (91, 123) AND t.user_id NOT IN ('true', 'false')))
+                             AND (t.anonymous_id IS NULL OR (octet_length(t.anonymous_id) BETWEEN 1 AND 256
+                                  AND ascii(t.anonymous_id) NOT IN (91, 123) AND t.anonymous_id NOT IN ('true', 'false')))
+                             AND (t.session_id IS NULL OR (octet_length(t.session_id) BETWEEN 1 AND 256
+                                  AND ascii(t.session_id) NOT IN (91, 123) AND t.session_id NOT IN ('true', 'false')))
+                             AND (t.path IS NULL OR (octet_length(t.path) BETWEEN 1 AND 2048
+                                  AND ascii(t.path) NOT IN (91, 123) AND t.path NOT IN ('true', 'false')))
+                             AND (t.label IS NULL OR (octet_length(t.label) BETWEEN 1 AND 1024
+                                  AND ascii(t.label) NOT IN (91, 123) AND t.label NOT IN ('true', 'false')))
+                             -- duration: a JSON number written with digits only, below 10^15 < 2^53
+                             AND (t.duration IS NULL OR (jsonb_typeof(t.e -> 'duration') = 'number'
+                                  AND octet_length(t.duration) <= 15 AND ascii(t.duration) <> 45
+                                  AND strpos(t.duration, '.') = 0))
+                             AND (t.ts IS NULL OR t.client_time IS NOT NULL)
+                             AND (t.metadata IS NULL OR jsonb_typeof(t.metadata) IN ('null', 'object'))
+                             -- device: absent or null, or an object of documented fields whose values are all
+                             -- non-empty strings or non-negative numbers (see the text test below) and whose
+                             -- screen sizes are valid; otherwise the full check
+                             AND (t.device IS NULL OR jsonb_typeof(t.device) = 'null' OR t.device_plain
+                                  OR analytics_internal.fn_is_valid_device(t.device))
+                             -- One regular expression over the identifiers and the device's JSON text: no
+                             -- control or other refused character, and in the device text no backslash (so
+                             -- no escaped character, quote or control inside a value), no value that is not
+                             -- a string or a number (": " followed by neither a quote nor a digit: no null,
+                             -- boolean, object, array or negative number) and no empty string.
+                             AND concat(t.type, t.event_id, t.user_id, t.anonymous_id, t.session_id, t.path, t.label,
+                                        t.device_text)
+                                 !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff\\]|": [^"0-9]|""',
+                             false) AS cheap_ok
+                      FROM (SELECT f.*,
+                                   pg_column_size(f.e) <= v_max_event_bytes AS size_ok,
+                                   -- the usual layout, 2026-01-31T12:00:00.000Z: canonical when it prints back
+                                   -- the same; fn_parse_event_time() for any other
+                                   CASE WHEN f.ts COLLATE "C" >= '1970'
+                                             AND to_char(f.ts_cast AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') = f.ts
+                                        THEN f.ts_cast
+                                        ELSE analytics_internal.fn_parse_event_time(f.ts, f.ts_type) END AS client_time,
+                                   -- 8-4-4-4-12: with hex digits in the gaps (and only then) the uuid cast
+                                   -- below succeeds; a non-hex id of that layout ends the fast path
+                                   coalesce(f.event_id LIKE '________-____-____-____-____________', false) AS id_is_uuid,
+                                   -- documented device fields only, valid screen sizes, no value longer than 128
+                                   -- (a device text of at most 138 bytes holds none); the values' types and
+                                   -- characters are left to the regular expression above
+                                   f.device_text IS NOT NULL
+                                   AND (f.device - ARRAY['os', 'os_version', 'model', 'manufacturer', 'app_version',
+                                                     'app_build', 'locale', 'timezone', 'carrier', 'network',
+                                                     'sdk_name', 'sdk_version', 'screen_width', 'screen_height'])
+                                       = '{}'::jsonb
+                                   AND analytics_internal.fn_is_screen_size(f.device -> 'screen_width')
+                                   AND analytics_internal.fn_is_screen_size(f.device -> 'screen_height')
+                                   AND (octet_length(f.device_text) <= 138
+                                        OR greatest(octet_length(f.device ->> 'os'), octet_length(f.device ->> 'os_version'),
+                                                    octet_length(f.device ->> 'model'), octet_length(f.device ->> 'manufacturer'),
+                                                    octet_length(f.device ->> 'app_version'), octet_length(f.device ->> 'app_build'),
+                                                    octet_length(f.device ->> 'locale'), octet_length(f.device ->> 'timezone'),
+                                                    octet_length(f.device ->> 'carrier'), octet_length(f.device ->> 'network'),
+                                                    octet_length(f.device ->> 'sdk_name'), octet_length(f.device ->> 'sdk_version'))
+                                           <= 128) AS device_plain
+                            FROM (SELECT r.*,
+                                         -- a canonical-looking timestamp that is no date fails this cast,
+                                         -- which ends the fast path (data_exception)
+                                         CASE WHEN r.ts LIKE '____-__-__T__:__:__.___Z' AND r.ts_type = 'string'
+                                              THEN r.ts::timestamptz END AS ts_cast,
+                                         CASE WHEN jsonb_typeof(r.device) = 'object' THEN r.device::text END AS device_text
+                                  FROM (SELECT a.e,
+                                               a.e ->> 'type' AS type,
+                                               a.e ->> 'event_id' AS event_id,
+                                               a.e ->> 'timestamp' AS ts,
+                                               jsonb_typeof(a.e -> 'timestamp') AS ts_type,
+                                               a.e ->> 'user_id' AS user_id,
+                                               a.e ->> 'anonymous_id' AS anonymous_id,
+                                               a.e ->> 'session_id' AS session_id,
+                                               a.e ->> 'path' AS path,
+                                               a.e ->> 'label' AS label,
+                                               a.e ->> 'duration' AS duration,
+                                               a.e -> 'device' AS device,
+                                               a.e -> 'metadata' AS metadata
+                                        FROM jsonb_array_elements(v_events) AS a(e)
+                                        OFFSET 0) r
+                                  OFFSET 0) f
+                            OFFSET 0) t
+                      OFFSET 0) k
+            ), verdict AS (
+                SELECT coalesce(bool_and(s.ok), true) AS all_valid,
+                       count(*) FILTER (WHERE s.is_clamped)::integer AS clamped
+                FROM src s
+            ), claimed AS (
+                INSERT INTO analytics_internal.tb_event_key (fk_app, event_key, "timestamp")
+                SELECT v_pk_app, s.event_key, CASE WHEN s.is_clamped THEN v_now ELSE s.event_time END
+                FROM src s
+                WHERE s.event_key IS NOT NULL AND (SELECT v.all_valid FROM verdict v)
+                ORDER BY s.event_key
+                RETURNING 1
+            ), stored AS (
+                INSERT INTO analytics.tb_event (id, client_event_id, fk_app, event_type, "timestamp", received_at,
+                                                timestamp_clamped, user_id, anonymous_id, session_id, path, label,
+                                                duration_ms, device, metadata)
+                SELECT coalesce(s.client_uuid, s.event_key, gen_random_uuid()),
+                       s.event_id,
+                       v_pk_app,
+                       s.type,
+                       CASE WHEN s.is_clamped THEN v_now ELSE s.event_time END,
+                       v_now,
+                       s.is_clamped,
+                       coalesce(s.user_id, v_ctx ->> 'user_id'),
+                       coalesce(s.anonymous_id, v_ctx ->> 'anonymous_id'),
+                       coalesce(s.session_id, v_ctx ->> 'session_id'),
+                       s.path,
+                       s.label,
+                       s.duration::numeric::bigint,
+                       -- cheap_ok: the device's values are all strings or numbers, no null to strip
+                       CASE WHEN jsonb_typeof(s.device) IS DISTINCT FROM 'object' THEN v_ctx_device
+                            WHEN v_ctx_device = '{}'::jsonb THEN
+                                 CASE WHEN s.cheap_ok THEN s.device ELSE jsonb_strip_nulls(s.device) END
+                            ELSE v_ctx_device || jsonb_strip_nulls(s.device) END,
+                       CASE WHEN jsonb_typeof(s.metadata) = 'object' THEN s.metadata ELSE '{}'::jsonb END
+                FROM src s
+                WHERE (SELECT v.all_valid FROM verdict v) AND (SELECT count(*) FROM claimed) >= 0
+            )
+            SELECT v.all_valid, v.clamped INTO v_all_valid, clamped FROM verdict v;
+            IF v_all_valid THEN
+                accepted := v_count;
+                duplicates := 0;
+                rejected := '[]'::jsonb;
+                RETURN;
+            END IF;
+        EXCEPTION WHEN unique_violation OR data_exception THEN
+            NULL;
+        END;
+    END IF;
+
+    -- General path. Events holding U+0000 or an unpaired surrogate are replaced by null and
+    -- reported as unstorable_text; the others are cast one by one.
+    IF v_events IS NULL THEN
         SELECT jsonb_agg(CASE WHEN u.bad THEN 'null'::jsonb ELSE u.j::jsonb END ORDER BY u.ord),
                coalesce(array_agg((u.ord - 1)::integer) FILTER (WHERE u.bad), '{}')
           INTO v_events, v_unstorable
         FROM (SELECT a.j, a.ord, analytics_internal.fn_json_has_unstorable_text(a.j::text) AS bad
               FROM json_array_elements(p_events) WITH ORDINALITY AS a(j, ord)) u;
-    END;
+    END IF;
 
     WITH src AS (
         SELECT (a.ord - 1)::integer AS idx,
