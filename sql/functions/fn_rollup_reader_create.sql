@@ -30,8 +30,8 @@ SET search_path = pg_catalog, analytics, analytics_internal
 AS $$
 DECLARE
     v_width      interval := (SELECT r.bucket_width FROM analytics_internal.tb_rollup r WHERE r.rollup = p_rollup);
-    v_watermark  text := format('(SELECT coalesce(max(r.watermark), ''-infinity'') FROM analytics_internal.tb_rollup r'
-                                ' WHERE r.rollup = %L)', p_rollup);
+    -- a call, not a subquery: see fn_rollup_watermark
+    v_watermark  text := format('analytics_internal.fn_rollup_watermark(%L)', p_rollup);
     v_rollup     analytics_internal.tb_rollup;
     v_inner      text;
     v_columns    text;
