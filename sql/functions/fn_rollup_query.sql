@@ -20,6 +20,10 @@
 --   p_to       SQL expression: only source rows before it (NULL: no upper bound)
 --   p_buckets  SQL text of a subquery of (fk_app, bucket) rows, e.g. fn_rollup_stale_sql's:
 --              only source rows in those buckets of those apps (NULL: all)
+--   p_rows     SQL text of a FROM item that yields the source's rows (columns as the source's),
+--              aggregated instead of the source itself, e.g. a rollup reader's call; its own
+--              bounds are the caller's business (p_from, p_to and p_buckets still apply); with
+--              p_buckets it is read once per bucket and may use i.inv_app and i.inv_bucket
 --
 -- Errors: P0002 unknown rollup; 22023 unknown engine.
 CREATE OR REPLACE FUNCTION analytics_internal.fn_rollup_query(
@@ -27,7 +31,8 @@ CREATE OR REPLACE FUNCTION analytics_internal.fn_rollup_query(
     p_engine   text,
     p_from     text DEFAULT NULL,
     p_to       text DEFAULT NULL,
-    p_buckets  text DEFAULT NULL)
+    p_buckets  text DEFAULT NULL,
+    p_rows     text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -66,12 +71,13 @@ BEGIN
     -- bounded alike, rather than the source's view: nesting the views' three branches inside
     -- each other multiplies their cost estimates until JIT compiles every query for seconds.
     SELECT r.rollup INTO v_inner FROM analytics_internal.tb_rollup r WHERE 'analytics.' || r.rollup = v_rollup.source;
-    IF p_engine <> 'postgresql' THEN
+    IF p_engine <> 'postgresql' OR p_rows IS NOT NULL THEN
         v_inner := NULL;
     END IF;
 
     IF p_buckets IS NULL THEN
-        v_from_clause := CASE WHEN v_inner IS NULL THEN v_rollup.source
+        v_from_clause := CASE WHEN p_rows IS NOT NULL THEN p_rows
+                              WHEN v_inner IS NULL THEN v_rollup.source
                               ELSE format('(%s) AS s', analytics_internal.fn_rollup_query(v_inner, p_engine, p_from, p_to)) END;
     ELSE
         -- One index range scan of the source per bucket: OFFSET 0 keeps the LATERAL subquery
@@ -80,7 +86,8 @@ BEGIN
         v_from_clause := format('%1$s AS i(inv_app, inv_bucket) CROSS JOIN LATERAL (SELECT * FROM %2$s'
                                 ' WHERE fk_app = i.inv_app AND %3$s >= i.inv_bucket AND %3$s < %4$s OFFSET 0) AS s',
                                 p_buckets,
-                                CASE WHEN v_inner IS NULL THEN v_rollup.source
+                                CASE WHEN p_rows IS NOT NULL THEN p_rows
+                                     WHEN v_inner IS NULL THEN v_rollup.source
                                      ELSE format('(%s) AS src', analytics_internal.fn_rollup_query(
                                               v_inner, p_engine, 'i.inv_bucket', v_bucket_end)) END,
                                 v_rollup.time_column, v_bucket_end);
@@ -97,5 +104,5 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION analytics_internal.fn_rollup_query(text, text, text, text, text) IS
+COMMENT ON FUNCTION analytics_internal.fn_rollup_query(text, text, text, text, text, text) IS
     'SQL text of the SELECT that computes a registered rollup, optionally limited to a time range or to given (app, bucket) pairs.';

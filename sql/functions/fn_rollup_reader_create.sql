@@ -32,18 +32,17 @@ DECLARE
     v_width      interval := (SELECT r.bucket_width FROM analytics_internal.tb_rollup r WHERE r.rollup = p_rollup);
     -- a call, not a subquery: see fn_rollup_watermark
     v_watermark  text := format('analytics_internal.fn_rollup_watermark(%L)', p_rollup);
-    v_rollup     analytics_internal.tb_rollup;
     v_inner      text;
     v_columns    text;
     v_stale      text;
     v_end        text;
-    v_aggregate  text;
     v_live       text;  -- buckets from the watermark on
     v_restale    text;  -- buckets before it whose raw events changed since the last refresh
     v_body       text;
 BEGIN
-    SELECT r.* INTO v_rollup FROM analytics_internal.tb_rollup r WHERE r.rollup = p_rollup;
-    SELECT r.rollup INTO v_inner FROM analytics_internal.tb_rollup r WHERE 'analytics.' || r.rollup = v_rollup.source;
+    SELECT i.rollup INTO v_inner
+    FROM analytics_internal.tb_rollup r JOIN analytics_internal.tb_rollup i ON 'analytics.' || i.rollup = r.source
+    WHERE r.rollup = p_rollup;
     SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
       INTO v_columns
     FROM pg_catalog.pg_attribute a
@@ -65,33 +64,20 @@ BEGIN
         v_stale := analytics_internal.fn_rollup_stale_sql(v_width, v_watermark);
         v_end := format('%s + %L::interval',
                         analytics_internal.fn_rollup_bucket_sql(v_width, 'p_to - interval ''1 microsecond'''), v_width);
-        IF v_inner IS NOT NULL THEN
-            -- Hierarchical: aggregate the source rollup's rows, read through its own reader, so
-            -- that the live part reads the source's materialized buckets (today's hours) rather
-            -- than the raw events. @rows@ stands for the FROM item of those rows (replace(), not
-            -- format(), which would read a % in a measure).
-            v_aggregate := format('SELECT %s AS bucket, %s, %s FROM @rows@%s GROUP BY %s',
-                                  analytics_internal.fn_rollup_bucket_sql(v_width, 's.' || v_rollup.time_column),
-                                  array_to_string(v_rollup.dimensions, ', '),
-                                  array_to_string(v_rollup.measures, ', '),
-                                  CASE WHEN v_rollup.source_filter IS NOT NULL
-                                       THEN format(' WHERE (%s)', v_rollup.source_filter) ELSE '' END,
-                                  (SELECT string_agg(g::text, ', ')
-                                   FROM generate_series(1, 1 + cardinality(v_rollup.dimensions)) g));
-            v_live := replace(v_aggregate, '@rows@', format('analytics_internal.%I(p_app, greatest(%s, p_from), %s) s',
-                                                 'fn_' || v_inner || '_between', v_watermark, v_end));
-            v_restale := replace(v_aggregate, '@rows@', format(
-                '(SELECT DISTINCT i.bucket FROM %s i WHERE i.fk_app = p_app'
-                ' AND i.bucket >= p_from - %L::interval AND i.bucket < p_to) AS i'
-                ' CROSS JOIN LATERAL analytics_internal.%I(p_app, i.bucket, i.bucket + %L::interval) s',
-                v_stale, v_width, 'fn_' || v_inner || '_between', v_width));
-        ELSE
-            v_live := analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
-                p_from => format('greatest(%s, p_from)', v_watermark), p_to => v_end);
-            v_restale := analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
-                p_buckets => format('(SELECT s.fk_app, s.bucket FROM %s s WHERE s.fk_app = p_app'
-                                    ' AND s.bucket >= p_from - %L::interval AND s.bucket < p_to)', v_stale, v_width));
-        END IF;
+        -- A hierarchical rollup aggregates its source's rows read through the source's own
+        -- reader (p_rows), so that its live part reads the source's materialized buckets
+        -- (today's hours) rather than the raw events.
+        v_live := analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
+            p_from => format('greatest(%s, p_from)', v_watermark), p_to => v_end,
+            p_rows => CASE WHEN v_inner IS NOT NULL
+                           THEN format('analytics_internal.%I(p_app, greatest(%s, p_from), %s) AS src',
+                                       'fn_' || v_inner || '_between', v_watermark, v_end) END);
+        v_restale := analytics_internal.fn_rollup_query(p_rollup, 'postgresql',
+            p_buckets => format('(SELECT s.fk_app, s.bucket FROM %s s WHERE s.fk_app = p_app'
+                                ' AND s.bucket >= p_from - %L::interval AND s.bucket < p_to)', v_stale, v_width),
+            p_rows => CASE WHEN v_inner IS NOT NULL
+                           THEN format('analytics_internal.%I(i.inv_app, i.inv_bucket, i.inv_bucket + %L::interval) AS src',
+                                       'fn_' || v_inner || '_between', v_width) END);
         v_body := format(
             'SELECT r.* FROM ('
             ' SELECT m.* FROM analytics_internal.%1$I m'
