@@ -87,14 +87,7 @@ BEGIN
         RAISE EXCEPTION 'unknown dimension %', coalesce(quote_literal(left(p_dimension, 80)), 'NULL')
             USING ERRCODE = '22023', HINT = 'Use none, os, app_version or event_type.';
     END IF;
-    IF p_from IS NULL OR p_to IS NULL OR NOT isfinite(p_from) OR NOT isfinite(p_to) THEN
-        RAISE EXCEPTION 'the date range needs a finite from and to date'
-            USING ERRCODE = '22023', HINT = 'Pass both dates, e.g. 2024-01-01 and 2024-01-31.';
-    END IF;
-    IF p_from > p_to THEN
-        RAISE EXCEPTION 'the date range starts (%) after it ends (%)', p_from, p_to
-            USING ERRCODE = '22023', HINT = 'Swap the dates: from is the first day, to the last (both included).';
-    END IF;
+    PERFORM analytics_internal.fn_require_date_range(p_from, p_to, 'Swap the dates: from is the first day, to the last (both included).');
     IF p_to - p_from + 1 > v_max_days THEN
         RAISE EXCEPTION 'a range of % days is too long at % granularity', p_to - p_from + 1, p_granularity
             USING ERRCODE = '22023',

@@ -78,14 +78,7 @@ BEGIN
         RAISE EXCEPTION 'unknown retention mode %', coalesce(quote_literal(left(p_mode, 80)), 'NULL')
             USING ERRCODE = '22023', HINT = 'Use first_time (cohorts of new users) or recurring (cohorts of active users).';
     END IF;
-    IF p_from IS NULL OR p_to IS NULL OR NOT isfinite(p_from) OR NOT isfinite(p_to) THEN
-        RAISE EXCEPTION 'the date range needs a finite from and to date'
-            USING ERRCODE = '22023', HINT = 'Pass both dates, e.g. 2024-01-01 and 2024-02-29.';
-    END IF;
-    IF p_from > p_to THEN
-        RAISE EXCEPTION 'the date range starts (%) after it ends (%)', p_from, p_to
-            USING ERRCODE = '22023', HINT = 'Swap the dates: from is in the first cohort''s period, to in the last one''s.';
-    END IF;
+    PERFORM analytics_internal.fn_require_date_range(p_from, p_to, 'Swap the dates: from is in the first cohort''s period, to in the last one''s.');
     IF p_periods IS NULL OR p_periods NOT BETWEEN 1 AND 400 THEN
         RAISE EXCEPTION '% periods is out of range', coalesce(p_periods::text, 'NULL')
             USING ERRCODE = '22023', HINT = 'Use 1 to 400 periods (period 0 included).';
