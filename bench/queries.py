@@ -111,6 +111,11 @@ def _unique_users(rows: list[tuple]) -> dict:
     return {day: int(value) for metric, value, _dim, day in rows if metric == "unique_users"}
 
 
+def _all_metrics(rows: list[tuple]) -> dict:
+    """fn_metrics rows (metric_type, value, dimension, date) -> {(date, metric_type): value}."""
+    return {(day, metric): round(float(value), 3) for metric, value, _dim, day in rows}
+
+
 def _funnel(rows: list[tuple]) -> dict:
     """fn_funnel rows (breakdown, step, event_type, users, ...) -> {step: users}."""
     return {int(r[1]): int(r[3]) for r in rows if r[0] == "all"}
@@ -136,6 +141,28 @@ SELECT date_trunc('day', e."timestamp" AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s 
 FROM analytics.tb_event e
 WHERE e.fk_app = %(pk)s AND e."timestamp" >= %(t_from)s AND e."timestamp" < %(t_to)s
 GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+# Every fn_metrics metric per local day, as docs/analytics.md defines them, from the raw events.
+RAW_ALL_METRICS = """
+WITH e AS (
+    SELECT e.event_type, e.session_id, e."timestamp", coalesce(e.user_id, e.anonymous_id) AS user_key,
+           date_trunc('day', e."timestamp" AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS day
+    FROM analytics.tb_event e
+    WHERE e.fk_app = %(pk)s AND e."timestamp" >= %(t_from)s AND e."timestamp" < %(t_to)s
+), s AS (
+    SELECT day, extract(epoch FROM max("timestamp") - min("timestamp")) AS seconds
+    FROM e WHERE session_id IS NOT NULL GROUP BY day, session_id
+)
+SELECT event_type || '_count', count(*), 'all', day FROM e WHERE event_type <> 'crash' GROUP BY event_type, day
+UNION ALL
+SELECT 'crash_count', count(*) FILTER (WHERE event_type IN ('crash', 'app_crash')), 'all', day FROM e GROUP BY day
+UNION ALL
+SELECT 'unique_users', count(DISTINCT user_key), 'all', day FROM e WHERE user_key IS NOT NULL GROUP BY day
+UNION ALL
+SELECT 'sessions', count(*), 'all', day FROM s GROUP BY day
+UNION ALL
+SELECT 'avg_session_duration', round(avg(seconds), 3), 'all', day FROM s GROUP BY day
 """
 
 RAW_DAU = """
@@ -323,9 +350,29 @@ def build_cases(ds: gen.Dataset, tz_of: dict[str, str]) -> list[Case]:
                     normalize=_pairs),
         ])
 
+    def all_metrics_case(key: str, title: str, p: dict[str, Any]) -> Case:
+        return Case(key, title, 50, [
+            Variant("fn_metrics(app, from, to, 'day')",
+                    "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, 'day')", p,
+                    needs="fn_metrics", normalize=_all_metrics),
+            Variant("raw: every metric GROUP BY local day over tb_event", RAW_ALL_METRICS, p, raw=True,
+                    normalize=_all_metrics),
+        ])
+
     return [
         metrics_case("metrics", f"daily counts by event type, 30 days ({big}, UTC: daily rollup)", w),
-        metrics_case("metrics_tz", f"daily counts by event type, 30 days ({berlin}, Europe/Berlin: hourly rollup)", wb),
+        metrics_case("metrics_tz", f"daily counts by event type, 30 days ({berlin}, Europe/Berlin: local-day summary)",
+                     wb),
+        all_metrics_case("metrics_all", f"every metric per day, 30 days ({big}, UTC: daily rollups)", w),
+        all_metrics_case("metrics_all_tz", f"every metric per day, 30 days ({berlin}, Europe/Berlin: local-day summary)",
+                         wb),
+        Case("dau_tz", f"DAU, 30 days ({berlin}, Europe/Berlin: local-day summary)", 50, [
+            Variant("fn_metrics(..., 'day', 'none', ARRAY['unique_users'])",
+                    "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, 'day', 'none',"
+                    " ARRAY['unique_users'])", wb, needs="fn_metrics", normalize=_unique_users),
+            Variant("raw: count(DISTINCT coalesce(user_id, anonymous_id)) per local day", RAW_DAU, wb, raw=True,
+                    normalize=_pairs),
+        ]),
         Case("dau", f"DAU, 30 days ({big})", 50, [
             Variant("ca_user_daily: count(*) GROUP BY bucket (jit off)", ROLLUP_DAU, w, normalize=_pairs,
                     settings=NO_JIT),
@@ -667,7 +714,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="connections generating in parallel (default 2)")
     p.add_argument("--repeat", type=int, default=20, help="timed runs of each function/rollup query (default 20)")
     p.add_argument("--repeat-raw", type=int, default=5, help="timed runs of each raw query (default 5)")
-    p.add_argument("--only", help="comma-separated subset of: metrics,metrics_tz,dau,funnel,retention,day_cohort,live")
+    p.add_argument("--only", help="comma-separated subset of: metrics,metrics_tz,metrics_all,metrics_all_tz,"
+                                  "dau,dau_tz,funnel,retention,day_cohort,live")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="SET this on the timing connection (repeatable), e.g. work_mem=64MB")
     p.add_argument("--explain", action="store_true", help="print the plan of one run of every variant at the end")

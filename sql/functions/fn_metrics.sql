@@ -23,6 +23,12 @@
 -- counts, crash_count and sessions cut periods at the start of the UTC hour that holds local
 -- midnight (23:30 in Asia/Kolkata), and 'hour' means UTC hours; unique_users is exact there too.
 -- UTC apps read the daily rollups at day, week and month granularity (the same answers).
+-- Apps in other zones read their local days before the watermark of their local-day summary
+-- (analytics_internal.tb_local_day_event and tb_local_day_activity, kept by
+-- analytics.fn_refresh_local_days) from it: event counts and crash_count at day, week and month
+-- granularity, unique_users and sessions at day granularity; the same answers, computed the
+-- same way from the rollups, except that events arriving late for (or deleted from) a
+-- summarized day count from the next refresh on.
 --
 --   p_app           app identifier or uuid
 --   p_from, p_to    first and last local date, p_from <= p_to
@@ -69,6 +75,11 @@ DECLARE
     v_to        timestamptz;
     v_max_days  integer := CASE p_granularity WHEN 'hour' THEN 92 ELSE 3660 END;
     v_daily     boolean;
+    -- Apps outside UTC: local days before this local midnight are read from the local-day
+    -- summary (event counts at day, week and month granularity; users and sessions at day),
+    -- later ones live from the rollups. -infinity: no summary is read.
+    v_local     timestamptz := '-infinity';
+    v_local_day timestamptz;
     -- Days from here on are in the one-row-per-day rollups (ca_app_daily, ca_app_session_daily);
     -- earlier ones only on installs that dropped raw events before those rollups existed.
     v_app_days  timestamptz := coalesce(analytics_internal.fn_setting('app_daily_rollups_from')::timestamptz,
@@ -101,6 +112,13 @@ BEGIN
     -- Local days of a UTC app are UTC days: the daily rollups give the same answer from 24 times
     -- fewer rows. (The unused branch of each UNION ALL below is skipped by a one-time filter.)
     v_daily := p_granularity <> 'hour' AND v_timezone IN ('UTC', 'Etc/UTC');
+    IF NOT v_daily AND p_granularity <> 'hour' THEN
+        -- a summary built in another zone (the app's changed since) is not read
+        SELECT coalesce(max(s.watermark), '-infinity') INTO v_local
+        FROM analytics_internal.tb_local_day_state s
+        WHERE s.fk_app = v_pk_app AND s.timezone = v_timezone;
+    END IF;
+    v_local_day := CASE WHEN p_granularity = 'day' THEN v_local ELSE '-infinity' END;
 
     RETURN QUERY
     WITH events AS (
@@ -113,8 +131,12 @@ BEGIN
                sum(e.event_count) AS events,
                sum(e.crash_count) AS crashes
         FROM (SELECT h.bucket, h.event_type, h.os, h.app_version, h.event_count, h.crash_count
-              FROM analytics_internal.fn_ca_event_hourly_between(v_pk_app, v_from, v_to) h
+              FROM analytics_internal.fn_ca_event_hourly_between(v_pk_app, greatest(v_from, v_local), v_to) h
               WHERE v_events AND NOT v_daily
+              UNION ALL
+              SELECT l.bucket, l.event_type, l.os, l.app_version, l.event_count, l.crash_count
+              FROM analytics_internal.tb_local_day_event l
+              WHERE v_events AND l.fk_app = v_pk_app AND l.bucket >= v_from AND l.bucket < least(v_to, v_local)
               UNION ALL
               SELECT d.bucket, d.event_type, d.os, d.app_version, d.event_count, d.crash_count
               FROM analytics_internal.fn_ca_event_daily_between(v_pk_app, v_from, v_to) d
@@ -127,7 +149,7 @@ BEGIN
                      min(x.started_at) AS started_at,
                      max(x.ended_at) AS ended_at
               FROM (SELECT h.bucket, h.session_id, h.started_at, h.ended_at
-                    FROM analytics_internal.fn_ca_session_hourly_between(v_pk_app, v_from, v_to) h
+                    FROM analytics_internal.fn_ca_session_hourly_between(v_pk_app, greatest(v_from, v_local_day), v_to) h
                     WHERE v_sessions AND NOT v_daily
                     UNION ALL
                     SELECT d.bucket, d.session_id, d.started_at, d.ended_at
@@ -148,6 +170,12 @@ BEGIN
         FROM analytics_internal.fn_ca_session_daily_between(v_pk_app, v_from, least(v_to, v_app_days)) d
         WHERE v_sessions AND v_daily AND p_granularity = 'day'
         GROUP BY d.bucket
+        UNION ALL
+        -- Local days of an app outside UTC before the local-day summary's watermark.
+        SELECT l.bucket, l.sessions, l.session_seconds / l.sessions
+        FROM analytics_internal.tb_local_day_activity l
+        WHERE v_sessions AND l.fk_app = v_pk_app AND l.bucket >= v_from AND l.bucket < least(v_to, v_local_day)
+          AND l.sessions > 0
     ), users AS (
         -- UTC days of a UTC app: ca_app_daily holds each day's unique users (one row per day) ...
         SELECT a.bucket AS period, a.users
@@ -161,12 +189,19 @@ BEGIN
         WHERE v_users AND v_daily AND p_granularity = 'day'
         GROUP BY u.bucket
         UNION ALL
-        -- Otherwise a user-day counts in the periods of its first and last event (a UTC day
+        -- Local days of an app outside UTC before the local-day summary's watermark ...
+        SELECT l.bucket, l.users
+        FROM analytics_internal.tb_local_day_activity l
+        WHERE v_users AND l.fk_app = v_pk_app AND l.bucket >= v_from AND l.bucket < least(v_to, v_local_day)
+          AND l.users > 0
+        UNION ALL
+        -- ... otherwise a user-day counts in the periods of its first and last event (a UTC day
         -- touches at most two local days, with activity at both ends), or per hour in its
         -- active hours.
         SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
                count(DISTINCT u.user_key) AS users
-        FROM analytics_internal.fn_ca_user_daily_between(v_pk_app, analytics_internal.fn_time_bucket(interval '1 day', v_from),
+        FROM analytics_internal.fn_ca_user_daily_between(v_pk_app,
+                                                         analytics_internal.fn_time_bucket(interval '1 day', greatest(v_from, v_local_day)),
                                                          v_to) u
         CROSS JOIN LATERAL (
             SELECT u.first_event_at WHERE p_granularity <> 'hour'
@@ -176,7 +211,7 @@ BEGIN
             SELECT u.bucket + make_interval(hours => h.h)
             FROM generate_series(0, 23) AS h(h)
             WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
-        WHERE t.at >= v_from AND t.at < v_to
+        WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_to
           AND v_users AND NOT (v_daily AND p_granularity = 'day')
         GROUP BY 1
     )

@@ -12,6 +12,8 @@
 --     range would recompute its buckets from no events and erase their history (see
 --     docs/lifecycle.md).
 --   PostgreSQL: runs analytics.fn_refresh_rollups() (up to now()).
+-- Then, on both, the local-day summary of apps outside UTC (analytics.fn_refresh_local_days),
+-- which is computed from the rollups.
 -- The refresh policies do the same on TimescaleDB in the background; this is for "now".
 --
 -- Errors: 25001 on TimescaleDB when called inside a transaction block (refresh_continuous_aggregate
@@ -33,6 +35,7 @@ DECLARE
 BEGIN
     IF analytics.fn_engine() = 'postgresql' THEN
         PERFORM analytics.fn_refresh_rollups();
+        PERFORM analytics.fn_refresh_local_days();
         RETURN;
     END IF;
 
@@ -51,6 +54,7 @@ BEGIN
         -- unrefreshed in ca_event_daily although ca_event_hourly had it).
         COMMIT;
     END LOOP;
+    PERFORM analytics.fn_refresh_local_days();
 END
 $$;
 

@@ -10,7 +10,9 @@
 --   Both engines: purges analytics_internal.tb_event_key rows older than each app's
 --     retention_days (events that old are refused as too_old, so their ids need no dedup).
 --   Both engines: brings the per-user activity summary of analytics.fn_retention up to today
---     (analytics.fn_refresh_user_activity) and recomputes cohorts last refreshed over an hour
+--     (analytics.fn_refresh_user_activity) and the local-day summary that analytics.fn_metrics
+--     reads for apps outside UTC up to their local today (analytics.fn_refresh_local_days), and
+--     recomputes cohorts last refreshed over an hour
 --     ago (analytics.fn_refresh_cohorts).
 --   Both engines, last: raw-event retention (analytics.fn_apply_retention): drops the expired
 --     chunks that retention_mode allows (archived ones in mode archive); chunks_dropped counts
@@ -62,6 +64,7 @@ BEGIN
         -- Retention and cohorts, after the rollups they read: the per-user activity summary up
         -- to today, then the cohorts not recomputed for an hour (their members and user_count).
         PERFORM analytics.fn_refresh_user_activity();
+        PERFORM analytics.fn_refresh_local_days();
         PERFORM analytics.fn_refresh_cohorts();
 
         SELECT count(*) FILTER (WHERE r.action = 'dropped') INTO chunks_dropped FROM analytics.fn_apply_retention() r;
