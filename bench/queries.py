@@ -174,6 +174,16 @@ WHERE e.fk_app = %(pk)s AND e."timestamp" >= %(t_from)s AND e."timestamp" < %(t_
 GROUP BY 1 ORDER BY 1
 """
 
+# Unique users per local week or month (cut to the range), from the raw events.
+RAW_PERIOD_USERS = """
+SELECT date_trunc(%(g)s, e."timestamp" AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS period,
+       count(DISTINCT coalesce(e.user_id, e.anonymous_id))
+FROM analytics.tb_event e
+WHERE e.fk_app = %(pk)s AND e."timestamp" >= %(t_from)s AND e."timestamp" < %(t_to)s
+  AND coalesce(e.user_id, e.anonymous_id) IS NOT NULL
+GROUP BY 1 ORDER BY 1
+"""
+
 ROLLUP_DAU = """
 SELECT u.bucket, count(*)
 FROM analytics.ca_user_daily u
@@ -384,6 +394,13 @@ def build_cases(ds: gen.Dataset, tz_of: dict[str, str]) -> list[Case]:
             Variant("raw: count(DISTINCT coalesce(user_id, anonymous_id)) per day", RAW_DAU, w, raw=True,
                     normalize=_pairs),
         ]),
+        *[Case(f"{g[0]}au", f"{g}ly unique users ({g[0].upper()}AU), the 30 days ({big})", None, [
+            Variant(f"fn_metrics(..., '{g}', 'none', ARRAY['unique_users'])",
+                    "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, %(g)s, 'none',"
+                    " ARRAY['unique_users'])", {**w, "g": g}, needs="fn_metrics", normalize=_unique_users),
+            Variant(f"raw: count(DISTINCT coalesce(user_id, anonymous_id)) per local {g}", RAW_PERIOD_USERS,
+                    {**w, "g": g}, raw=True, normalize=_pairs),
+        ], note="no target in the issue; the first and last periods are cut to the range") for g in ("week", "month")],
         Case("funnel", f"3-step funnel {' > '.join(steps)}, 30 days, 14-day window ({big})", 500, [
             Variant("fn_funnel(app, steps, from, to)",
                     "SELECT * FROM analytics.fn_funnel(p_app => %(app)s, p_steps => %(steps)s, p_from => %(d_from)s,"
@@ -715,7 +732,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=20, help="timed runs of each function/rollup query (default 20)")
     p.add_argument("--repeat-raw", type=int, default=5, help="timed runs of each raw query (default 5)")
     p.add_argument("--only", help="comma-separated subset of: metrics,metrics_tz,metrics_all,metrics_all_tz,"
-                                  "dau,dau_tz,funnel,retention,day_cohort,live")
+                                  "dau,dau_tz,wau,mau,funnel,retention,day_cohort,live")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="SET this on the timing connection (repeatable), e.g. work_mem=64MB")
     p.add_argument("--explain", action="store_true", help="print the plan of one run of every variant at the end")

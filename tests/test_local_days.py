@@ -154,3 +154,37 @@ def test_maintenance_refreshes_the_summary(zoned):
                         " JOIN analytics.tb_app a ON a.pk_app = s.fk_app WHERE a.timezone = 'UTC'").fetchone()[0] == 0
     assert datetime.now(timezone.utc) - conn.execute(
         "SELECT min(refreshed_at) FROM analytics_internal.tb_local_day_state").fetchone()[0] < timedelta(minutes=5)
+
+
+def test_weekly_and_monthly_users_from_the_per_user_summary(zoned, app):
+    """With the per-user activity summary (fn_refresh_user_activity) in the app's zone, weekly and
+    monthly unique users count its users active in the period plus the live user-days after its
+    watermark: the same numbers as the raw events, today's new users at once, late events for
+    summarized days after the next refresh."""
+    conn, made = zoned
+    utc = [(app, "UTC", conn.execute("SELECT pk_app FROM analytics.tb_app WHERE identifier = %s",
+                                     [app.identifier]).fetchone()[0], NOW.date())]
+    assert track(conn, app, random_events(7, 250, NOW))["accepted"] == 250
+    apps = made + utc
+    conn.execute("CALL analytics.prc_run_maintenance()")
+    for _, tz, pk, _ in apps:
+        assert conn.execute("SELECT timezone FROM analytics_internal.tb_user_activity_state WHERE fk_app = %s",
+                            [pk]).fetchone() == (tz,)
+    assert_equals_raw(conn, apps, granularities=("week", "month"), dimensions=("none",))
+    # today (after the summary's watermark): a new user, and an old one, count at once
+    a, tz, pk, end = made[0]
+    now = datetime.now(timezone.utc)
+    assert track(conn, a, [{"type": "open", "timestamp": now.isoformat(), "user_id": "brand-new"},
+                           {"type": "open", "timestamp": now.isoformat(), "user_id": "user-1"}])["accepted"] == 2
+    today = now.astimezone(ZoneInfo(tz)).date()
+    assert_equals_raw(conn, [(a, tz, pk, today)], granularities=("week", "month"), dimensions=("none",))
+    # a late event of a new user 10 days ago: in the summarized days, so after the next refresh
+    late_at = now - timedelta(days=10)
+    assert track(conn, a, [{"type": "open", "timestamp": late_at.isoformat(), "user_id": "late-new"}])["accepted"] == 1
+    week = late_at.astimezone(ZoneInfo(tz)).date()
+    before = {r[3]: r[1] for r in metrics(conn, a.identifier, week, week, "week", "none", ["unique_users"])}
+    conn.execute("SELECT * FROM analytics.fn_refresh_user_activity(%s)", [a.identifier]).fetchall()
+    after = {r[3]: r[1] for r in metrics(conn, a.identifier, week, week, "week", "none", ["unique_users"])}
+    assert [after[k] - before.get(k, 0) for k in after] == [1]
+    refresh_local(conn)  # (the late event's count, in the local-day summary)
+    assert_equals_raw(conn, [(a, tz, pk, today)], granularities=("week", "month"), dimensions=("none",))

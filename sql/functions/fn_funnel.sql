@@ -122,11 +122,8 @@ BEGIN
     SELECT a.timezone INTO v_timezone FROM analytics.tb_app a WHERE a.pk_app = v_pk_app;
     v_to := coalesce(p_to, (now() AT TIME ZONE v_timezone)::date);
     v_from := coalesce(p_from, v_to - 29);
-    IF v_from > v_to THEN
-        RAISE EXCEPTION 'the funnel''s date range starts (%) after it ends (%)', v_from, v_to
-            USING ERRCODE = '22023',
-                  HINT = 'Swap the dates: from is the first day, to the last (both included).';
-    END IF;
+    -- (both dates are known and finite by now: this catches from after to)
+    PERFORM analytics_internal.fn_require_date_range(v_from, v_to, 'Swap the dates: from is the first day, to the last (both included).');
     IF v_to - v_from + 1 > v_max_days THEN
         RAISE EXCEPTION 'a funnel over % days is too long', v_to - v_from + 1
             USING ERRCODE = '22023',

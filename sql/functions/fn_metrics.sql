@@ -8,7 +8,8 @@
 --   crash_count           events of type "crash" or "app_crash" (as in fn_live_metrics), for
 --                         every period and dimension value that has events (0 when none crashed)
 --   unique_users          distinct coalesce(user_id, anonymous_id) with events in the period
---                         (exact, from ca_user_daily; UTC days of UTC apps: ca_app_daily)
+--                         (exact, from ca_user_daily; UTC days of UTC apps: ca_app_daily; weeks and
+--                         months: the per-user activity summary, see below)
 --   sessions              distinct session ids with events in the period (ca_session_hourly;
 --                         UTC days of UTC apps: ca_app_session_daily)
 --   avg_session_duration  mean, over those sessions, of the seconds between their first and
@@ -29,6 +30,11 @@
 -- granularity, unique_users and sessions at day granularity; the same answers, computed the
 -- same way from the rollups, except that events arriving late for (or deleted from) a
 -- summarized day count from the next refresh on.
+-- Weekly and monthly unique users, when the app has a per-user activity summary in its zone
+-- (analytics_internal.tb_user_activity, kept by analytics.fn_refresh_user_activity): its users
+-- with a local date of the period among their active days, plus the users of ca_user_daily's
+-- user-days after its watermark who are not among them; the same answer as from ca_user_daily,
+-- except that events late for (or deleted from) a summarized day count from its next refresh on.
 --
 --   p_app           app identifier or uuid
 --   p_from, p_to    first and last local date, p_from <= p_to
@@ -80,6 +86,11 @@ DECLARE
     -- later ones live from the rollups. -infinity: no summary is read.
     v_local     timestamptz := '-infinity';
     v_local_day timestamptz;
+    -- Weekly and monthly unique users: the per-user activity summary (tb_user_activity, kept by
+    -- analytics.fn_refresh_user_activity) holds the user-days before this UTC midnight, later
+    -- ones are read live. NULL: no summary in the app's zone, or not needed.
+    v_activity  timestamptz;
+    v_step      interval := CASE p_granularity WHEN 'month' THEN interval '1 month' ELSE interval '1 week' END;
     -- Days from here on are in the one-row-per-day rollups (ca_app_daily, ca_app_session_daily);
     -- earlier ones only on installs that dropped raw events before those rollups existed.
     v_app_days  timestamptz := coalesce(analytics_internal.fn_setting('app_daily_rollups_from')::timestamptz,
@@ -119,6 +130,11 @@ BEGIN
         WHERE s.fk_app = v_pk_app AND s.timezone = v_timezone;
     END IF;
     v_local_day := CASE WHEN p_granularity = 'day' THEN v_local ELSE '-infinity' END;
+    IF v_users AND p_granularity IN ('week', 'month') THEN
+        SELECT s.watermark INTO v_activity
+        FROM analytics_internal.tb_user_activity_state s
+        WHERE s.fk_app = v_pk_app AND s.timezone = v_timezone;
+    END IF;
 
     RETURN QUERY
     WITH events AS (
@@ -176,6 +192,13 @@ BEGIN
         FROM analytics_internal.tb_local_day_activity l
         WHERE v_sessions AND l.fk_app = v_pk_app AND l.bucket >= v_from AND l.bucket < least(v_to, v_local_day)
           AND l.sessions > 0
+    ), periods AS (
+        -- the weeks or months of the range, as local dates cut to it, for the per-user summary
+        SELECT g.start AT TIME ZONE v_timezone AS period,
+               greatest(g.start::date, p_from) AS day_from,
+               least((g.start + v_step)::date - 1, p_to) AS day_to
+        FROM generate_series(date_trunc(p_granularity, p_from::timestamp), p_to::timestamp, v_step) AS g(start)
+        WHERE v_activity IS NOT NULL
     ), users AS (
         -- UTC days of a UTC app: ca_app_daily holds each day's unique users (one row per day) ...
         SELECT a.bucket AS period, a.users
@@ -212,8 +235,31 @@ BEGIN
             FROM generate_series(0, 23) AS h(h)
             WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
         WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_to
-          AND v_users AND NOT (v_daily AND p_granularity = 'day')
+          AND v_users AND NOT (v_daily AND p_granularity = 'day') AND v_activity IS NULL
         GROUP BY 1
+        UNION ALL
+        -- Weeks and months, with a per-user summary in the app's zone: its users active on a
+        -- local date of the period, plus those of the user-days after its watermark who are not
+        -- among them (a user-day counts on the local dates of its first and last event, as above).
+        SELECT x.period, sum(x.users)::bigint
+        FROM (SELECT p.period, count(*) AS users
+              FROM periods p
+              JOIN analytics_internal.tb_user_activity a
+                ON a.fk_app = v_pk_app AND analytics_internal.fn_active_between(a.first_day, a.days, p.day_from, p.day_to)
+              GROUP BY p.period
+              UNION ALL
+              SELECT l.period, count(DISTINCT l.user_key)
+              FROM (SELECT p.period, p.day_from, p.day_to, u.user_key
+                    FROM analytics_internal.fn_ca_user_daily_between(
+                             v_pk_app, greatest(v_activity, analytics_internal.fn_time_bucket(interval '1 day', v_from)), v_to) u
+                    CROSS JOIN LATERAL (VALUES (u.first_event_at), (u.last_event_at)) AS t(at)
+                    JOIN periods p ON (t.at AT TIME ZONE v_timezone)::date BETWEEN p.day_from AND p.day_to
+                    WHERE t.at >= v_from AND t.at < v_to) l
+              WHERE NOT EXISTS (SELECT 1 FROM analytics_internal.tb_user_activity a
+                                WHERE a.fk_app = v_pk_app AND a.user_key = l.user_key
+                                  AND analytics_internal.fn_active_between(a.first_day, a.days, l.day_from, l.day_to))
+              GROUP BY l.period) x
+        GROUP BY x.period
     )
     SELECT m.metric_type, m.value, m.dimension, m.date
     FROM (SELECT ev.event_type || '_count' AS metric_type, ev.events AS value, ev.dim AS dimension, ev.period AS date
