@@ -31,6 +31,9 @@ SECURITY INVOKER
 SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
 -- a handful of one-off aggregations per run: compiling them would cost more than running them
 SET jit = off
+-- The rollup readers span every raw-event partition: planned once per session (maintenance
+-- refreshes app after app), not once per app.
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
