@@ -16,16 +16,19 @@ from tests.helpers import track
 from tests.test_metrics import DIMENSIONS, GRANULARITIES, NOW, last_offset_change, metrics, random_events, raw_metrics
 from tests.test_rollups import refresh, rollups  # noqa: F401 - rollups is a fixture
 
-ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
+# America/Havana changes its clocks at midnight: one local midnight a year does not exist, one
+# occurs twice.
+ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "America/Havana")
 
 
 @pytest.fixture
 def zoned(rollups):  # noqa: F811 - rollups is the imported fixture
-    """One app per zone of ZONES with 12 days of events; New York's around its latest DST switch."""
+    """One app per zone of ZONES with 12 days of events; New York's and Havana's around their latest
+    DST switch."""
     conn = rollups
     made = []
     for seed, tz in enumerate(ZONES):
-        end = last_offset_change(tz) + timedelta(days=5) if tz == "America/New_York" else NOW
+        end = last_offset_change(tz) + timedelta(days=5) if tz in ("America/New_York", "America/Havana") else NOW
         a = create_app(conn, f"app-{seed}", timezone=tz, retention_days=3650)
         events = random_events(100 + seed, 250, end)
         assert track(conn, a, events)["accepted"] == len(events)
@@ -34,7 +37,7 @@ def zoned(rollups):  # noqa: F811 - rollups is the imported fixture
     return conn, made
 
 
-WHOLE_HOUR = {"Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"}
+WHOLE_HOUR = {"Europe/Berlin", "America/New_York", "America/Havana", "Asia/Tokyo", "UTC"}
 
 
 def answers(conn, made, granularities=GRANULARITIES, dimensions=DIMENSIONS) -> dict:

@@ -118,7 +118,8 @@ BEGIN
     -- new one, merged into runs of adjacent days (one pass over the rollups per run).
     FOR v_range IN
         WITH day_range AS (
-            SELECT x.day AS range_from, (x.day AT TIME ZONE v_timezone + interval '1 day') AT TIME ZONE v_timezone AS range_to
+            -- (to the next local date's midnight: a day is not always 24 hours long)
+            SELECT x.day AS range_from, ((x.day AT TIME ZONE v_timezone)::date + 1)::timestamp AT TIME ZONE v_timezone AS range_to
             FROM unnest(v_dirty) AS x(day)
             UNION ALL
             -- a rebuild starts at the local day of the first UTC day with events
