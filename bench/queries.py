@@ -143,11 +143,12 @@ WHERE e.fk_app = %(pk)s AND e."timestamp" >= %(t_from)s AND e."timestamp" < %(t_
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-# Every fn_metrics metric per local day, as docs/analytics.md defines them, from the raw events.
+# Every fn_metrics metric per local day (or hour: %(g)s), as docs/analytics.md defines them, from
+# the raw events.
 RAW_ALL_METRICS = """
 WITH e AS (
     SELECT e.event_type, e.session_id, e."timestamp", coalesce(e.user_id, e.anonymous_id) AS user_key,
-           date_trunc('day', e."timestamp" AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS day
+           date_trunc(%(g)s, e."timestamp" AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS day
     FROM analytics.tb_event e
     WHERE e.fk_app = %(pk)s AND e."timestamp" >= %(t_from)s AND e."timestamp" < %(t_to)s
 ), s AS (
@@ -360,14 +361,18 @@ def build_cases(ds: gen.Dataset, tz_of: dict[str, str]) -> list[Case]:
                     normalize=_pairs),
         ])
 
-    def all_metrics_case(key: str, title: str, p: dict[str, Any]) -> Case:
-        return Case(key, title, 50, [
-            Variant("fn_metrics(app, from, to, 'day')",
-                    "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, 'day')", p,
+    def all_metrics_case(key: str, title: str, p: dict[str, Any], g: str = "day", target: float | None = 50) -> Case:
+        return Case(key, title, target, [
+            Variant(f"fn_metrics(app, from, to, '{g}')",
+                    "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, %(g)s)", {**p, "g": g},
                     needs="fn_metrics", normalize=_all_metrics),
-            Variant("raw: every metric GROUP BY local day over tb_event", RAW_ALL_METRICS, p, raw=True,
+            Variant(f"raw: every metric GROUP BY {g} over tb_event", RAW_ALL_METRICS, {**p, "g": g}, raw=True,
                     normalize=_all_metrics),
-        ])
+        ], note="" if target else "no target in the issue")
+
+    # the last two of those days, by hour (a UTC app: its hours are UTC hours)
+    two_days = {**w, "d_from": w["d_to"] - timedelta(days=1),
+                "t_from": _local_midnight(w["d_to"] - timedelta(days=1), w["tz"])}
 
     return [
         metrics_case("metrics", f"daily counts by event type, 30 days ({big}, UTC: daily rollup)", w),
@@ -376,6 +381,7 @@ def build_cases(ds: gen.Dataset, tz_of: dict[str, str]) -> list[Case]:
         all_metrics_case("metrics_all", f"every metric per day, 30 days ({big}, UTC: daily rollups)", w),
         all_metrics_case("metrics_all_tz", f"every metric per day, 30 days ({berlin}, Europe/Berlin: local-day summary)",
                          wb),
+        all_metrics_case("metrics_hourly", f"every metric per hour, 2 days ({big})", two_days, "hour", None),
         Case("dau_tz", f"DAU, 30 days ({berlin}, Europe/Berlin: local-day summary)", 50, [
             Variant("fn_metrics(..., 'day', 'none', ARRAY['unique_users'])",
                     "SELECT * FROM analytics.fn_metrics(%(app)s, %(d_from)s, %(d_to)s, 'day', 'none',"
@@ -731,7 +737,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="connections generating in parallel (default 2)")
     p.add_argument("--repeat", type=int, default=20, help="timed runs of each function/rollup query (default 20)")
     p.add_argument("--repeat-raw", type=int, default=5, help="timed runs of each raw query (default 5)")
-    p.add_argument("--only", help="comma-separated subset of: metrics,metrics_tz,metrics_all,metrics_all_tz,"
+    p.add_argument("--only", help="comma-separated subset of: metrics,metrics_tz,metrics_all,metrics_all_tz,metrics_hourly,"
                                   "dau,dau_tz,wau,mau,funnel,retention,day_cohort,live")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="SET this on the timing connection (repeatable), e.g. work_mem=64MB")

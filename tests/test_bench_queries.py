@@ -79,8 +79,8 @@ def test_generated_data_then_bench(db, engine_name, capsys):
                           "--no-migrate", "--quiet"])
     out = bq.collect(args, db.conninfo)
     assert out.dataset.created_at == ds.created_at  # reused, not generated again
-    assert {c.key for c in out.cases} == {"metrics", "metrics_tz", "metrics_all", "metrics_all_tz", "dau", "dau_tz",
-                                         "wau", "mau", "funnel", "retention", "day_cohort", "live"}
+    assert {c.key for c in out.cases} == {"metrics", "metrics_tz", "metrics_all", "metrics_all_tz", "metrics_hourly",
+                                         "dau", "dau_tz", "wau", "mau", "funnel", "retention", "day_cohort", "live"}
     for case in out.cases:
         for t in out.results[case.key]:
             assert t.status in ("ok", "missing"), (case.key, t.variant.label, t.error)

@@ -155,6 +155,28 @@ def test_days_before_the_per_day_rollups_read_the_per_user_rollups(apps):
         raise psycopg.Rollback()  # the setting and the rollups as they were
 
 
+def test_hours_before_the_per_hour_rollup_read_the_per_user_rollup(apps):
+    """Likewise for hourly unique users: ca_app_hourly from app_hourly_rollups_from on,
+    ca_user_daily's active hours before it."""
+    conn, made = apps
+    refresh(conn)
+    a, tz, pk, end = made[1]  # New York: hours are UTC hours in every zone
+    start = end - timedelta(days=3)
+    want = raw_metrics(conn, pk, tz, start, end, "hour", "none")
+    boundary = datetime.combine(end - timedelta(days=1), datetime.min.time(), timezone.utc)
+    with conn.transaction():
+        conn.execute("UPDATE analytics_internal.tb_setting SET value = %s WHERE name = 'app_hourly_rollups_from'",
+                     [boundary.isoformat()])
+        assert sorted(metrics(conn, a.identifier, start, end, "hour", "none")) == sorted(want)
+        conn.execute(f"DELETE FROM {storage(conn, 'ca_app_hourly')} WHERE bucket < %s", [boundary])
+        assert sorted(metrics(conn, a.identifier, start, end, "hour", "none")) == sorted(want)
+        conn.execute(f"DELETE FROM {storage(conn, 'ca_app_hourly')} WHERE bucket >= %s", [boundary])
+        got = metrics(conn, a.identifier, start, end, "hour", "none")
+        users = [r[3] for r in got if r[0] == "unique_users"]
+        assert users and max(users) < boundary  # the hours after it come from ca_app_hourly alone
+        raise psycopg.Rollback()  # the setting and the rollup as they were
+
+
 def storage(conn, rollup: str) -> str:
     return conn.execute("SELECT analytics_internal.fn_rollup_storage(%s)::text", [rollup]).fetchone()[0]
 

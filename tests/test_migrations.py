@@ -197,31 +197,36 @@ def test_no_routine_is_executable_by_public(conn):
     assert rows == [("analytics_internal.agg_session_seconds(text,timestamp with time zone,timestamp with time zone)",)]
 
 
-def test_per_day_rollups_start_where_an_upgraded_install_still_has_raw_events(conn):
-    """Migration 0008's app_daily_rollups_from: -infinity on a new install; on an install with
-    events, the day after the oldest retained event, or the end of the newest dropped range."""
+@pytest.mark.parametrize(("version", "setting", "unit"),
+                         [("0008", "app_daily_rollups_from", "day"), ("0010", "app_hourly_rollups_from", "hour")])
+def test_per_app_rollups_start_where_an_upgraded_install_still_has_raw_events(conn, version, setting, unit):
+    """The coverage start of the one-row-per-day (0008) and per-hour (0010) rollups: -infinity on a
+    new install; on an install with events, the day (hour) after the one of the oldest retained
+    event, or the end of the newest dropped range."""
     from datetime import datetime, timedelta, timezone
 
     from tests.conftest import create_app
     from tests.helpers import track
 
-    text = next(m for m in sqlfiles.migrations() if m.version == "0008").text
+    text = next(m for m in sqlfiles.migrations() if m.version == version).text
     coverage = text[text.index("INSERT INTO analytics_internal.tb_setting"):]
 
     def recompute() -> datetime:
-        conn.execute("DELETE FROM analytics_internal.tb_setting WHERE name = 'app_daily_rollups_from'")
+        conn.execute("DELETE FROM analytics_internal.tb_setting WHERE name = %s", [setting])
         conn.execute(coverage)
-        return conn.execute("SELECT value::timestamptz FROM analytics_internal.tb_setting"
-                            " WHERE name = 'app_daily_rollups_from'").fetchone()[0]
+        return conn.execute("SELECT value::timestamptz FROM analytics_internal.tb_setting WHERE name = %s",
+                            [setting]).fetchone()[0]
 
     now = datetime.now(timezone.utc)
     oldest = now - timedelta(days=5)
+    whole = {"day": {"hour": 0, "minute": 0, "second": 0, "microsecond": 0},
+             "hour": {"minute": 0, "second": 0, "microsecond": 0}}[unit]
     with conn.transaction():
-        assert conn.execute("SELECT value FROM analytics_internal.tb_setting"
-                            " WHERE name = 'app_daily_rollups_from'").fetchone()[0] == "-infinity"
+        assert conn.execute("SELECT value FROM analytics_internal.tb_setting WHERE name = %s",
+                            [setting]).fetchone()[0] == "-infinity"
         app = create_app(conn, "upgraded-app")
         track(conn, app, [{"type": "a", "timestamp": t.isoformat()} for t in (oldest, now - timedelta(days=1))])
-        assert recompute() == oldest.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        assert recompute() == oldest.replace(**whole) + timedelta(**{unit + "s": 1})
         dropped_until = now - timedelta(days=2, hours=3)
         conn.execute("INSERT INTO analytics_internal.tb_event_drop (range_start, range_end, mode)"
                      " VALUES (%s, %s, 'drop')", [dropped_until - timedelta(days=1), dropped_until])

@@ -52,6 +52,12 @@ ROLLUPS: dict[str, tuple[str, str]] = {
             FROM analytics.tb_event e WHERE e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL
             GROUP BY 1, 2""",
     ),
+    "ca_app_hourly": (
+        "bucket, fk_app, users",
+        f"""SELECT {UTC_HOUR}, e.fk_app, count(DISTINCT coalesce(e.user_id, e.anonymous_id))
+            FROM analytics.tb_event e WHERE e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL
+            GROUP BY 1, 2""",
+    ),
     # each session's span inside the day, summed per app and day
     "ca_app_session_daily": (
         "bucket, fk_app, sessions, session_seconds",

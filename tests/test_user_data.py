@@ -190,15 +190,21 @@ def test_per_user_rows_past_retention_go_and_anonymous_counts_stay(rollups, app,
         "SELECT bucket, count(*), sum(extract(epoch FROM ended_at - started_at)) FROM analytics.ca_session_daily"
         " WHERE bucket < %s GROUP BY bucket")
 
-    def per_day_rollups() -> tuple[list[tuple], list[tuple]]:
-        return old_rows(days_sql), old_rows(session_days_sql)
+    hours_sql = "SELECT bucket, users FROM analytics.ca_app_hourly"
+    hours_from_users = ("SELECT u.bucket + make_interval(hours => h), count(*) FROM analytics.ca_user_daily u"
+                        " CROSS JOIN generate_series(0, 23) AS h WHERE u.bucket < %s AND u.active_hours & (1 << h) <> 0"
+                        " GROUP BY 1")
 
-    def expected_per_day() -> tuple[list[tuple], list[tuple]]:
+    def per_day_rollups() -> tuple[list[tuple], list[tuple], list[tuple]]:
+        return old_rows(days_sql), old_rows(session_days_sql), old_rows(hours_sql)
+
+    def expected_per_day() -> tuple[list[tuple], list[tuple], list[tuple]]:
         return (sorted(conn.execute(days_from_users, [cutoff]).fetchall()),
-                sorted(conn.execute(session_days_from_sessions, [cutoff]).fetchall()))
+                sorted(conn.execute(session_days_from_sessions, [cutoff]).fetchall()),
+                sorted(conn.execute(hours_from_users, [cutoff]).fetchall()))
 
     before_days = per_day_rollups()
-    assert before_days == expected_per_day() and before_days[0] and before_days[1]
+    assert before_days == expected_per_day() and all(before_days)
 
     report = delete_user(conn, app, "u1")
 
@@ -210,7 +216,8 @@ def test_per_user_rows_past_retention_go_and_anonymous_counts_stay(rollups, app,
     assert old_rows(sessions_sql) == [r for r in old_sessions if r[2] != "u1"]
     # ...and the anonymous counts, which cannot be recomputed, are as they were (documented).
     assert old_rows(counts_sql) == old_counts
-    # The per-day users and sessions past retention are lowered by the person's share.
+    # The per-day users and sessions, and the per-hour users, past retention are lowered by the
+    # person's share.
     assert per_day_rollups() == expected_per_day() != before_days
     refresh_since(conn, engine_name, cutoff)
     assert old_rows(users_sql) == [r for r in old_users if r[1] != "u1"]

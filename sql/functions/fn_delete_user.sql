@@ -19,8 +19,9 @@
 --     session rollups (whose user_key is theirs) are deleted from the materialized tables,
 --     including days whose raw events retention has already dropped and that no refresh could
 --     recompute. Unique-user counts of every day drop accordingly: the per-day rollups
---     ca_app_daily and ca_app_session_daily, which hold no user key, are lowered by the
---     person's materialized user-days and session-days;
+--     ca_app_daily and ca_app_session_daily and the per-hour ca_app_hourly, which hold no user
+--     key, are lowered by the person's materialized user-days (and their active hours) and
+--     session-days;
 --   * anonymous counts of days past retention (ca_event_hourly / ca_event_daily: events per
 --     type, os and app version, with no user in them) cannot be recomputed and keep counting the
 --     person's old events;
@@ -117,6 +118,19 @@ BEGIN
         USING v_pk_app, v_keys;
     EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.users <= 0',
                    analytics_internal.fn_rollup_storage('ca_app_daily'))
+        USING v_pk_app;
+    -- ca_app_hourly likewise, by the hours of those user-days (their active_hours bits)
+    EXECUTE format('UPDATE %s a SET users = a.users - p.users'
+                   ' FROM (SELECT u.bucket + make_interval(hours => h.h) AS bucket, count(*) AS users'
+                   '       FROM %s u CROSS JOIN generate_series(0, 23) AS h(h)'
+                   '       WHERE u.fk_app = $1 AND u.user_key = ANY ($2) AND u.active_hours & (1 << h.h) <> 0'
+                   '       GROUP BY 1) p'
+                   ' WHERE a.fk_app = $1 AND a.bucket = p.bucket',
+                   analytics_internal.fn_rollup_storage('ca_app_hourly'),
+                   analytics_internal.fn_rollup_storage('ca_user_daily'))
+        USING v_pk_app, v_keys;
+    EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.users <= 0',
+                   analytics_internal.fn_rollup_storage('ca_app_hourly'))
         USING v_pk_app;
     EXECUTE format('UPDATE %s a SET sessions = a.sessions - p.sessions, session_seconds = a.session_seconds - p.seconds'
                    ' FROM (SELECT s.bucket, count(*) AS sessions, sum(extract(epoch FROM s.ended_at - s.started_at)) AS seconds'

@@ -8,8 +8,8 @@
 --   crash_count           events of type "crash" or "app_crash" (as in fn_live_metrics), for
 --                         every period and dimension value that has events (0 when none crashed)
 --   unique_users          distinct coalesce(user_id, anonymous_id) with events in the period
---                         (exact, from ca_user_daily; UTC days of UTC apps: ca_app_daily; weeks and
---                         months: the per-user activity summary, see below)
+--                         (exact, from ca_user_daily; UTC days of UTC apps: ca_app_daily; hours:
+--                         ca_app_hourly; weeks and months: the per-user activity summary, see below)
 --   sessions              distinct session ids with events in the period (ca_session_hourly;
 --                         UTC days of UTC apps: ca_app_session_daily)
 --   avg_session_duration  mean, over those sessions, of the seconds between their first and
@@ -95,6 +95,11 @@ DECLARE
     -- earlier ones only on installs that dropped raw events before those rollups existed.
     v_app_days  timestamptz := coalesce(analytics_internal.fn_setting('app_daily_rollups_from')::timestamptz,
                                         '-infinity');
+    -- Hours from here on are in the one-row-per-hour rollup ca_app_hourly; earlier ones only on
+    -- installs that dropped raw events before it existed (migration 0010).
+    v_app_hours timestamptz := coalesce(analytics_internal.fn_setting('app_hourly_rollups_from')::timestamptz,
+                                        '-infinity');
+    v_users_to  timestamptz;
     -- Which rollups the asked-for metric types need: the others are not read at all.
     v_events    boolean := p_metric_types IS NULL
                            OR EXISTS (SELECT 1 FROM unnest(p_metric_types) AS t(name) WHERE t.name LIKE '%\_count');
@@ -130,6 +135,8 @@ BEGIN
         WHERE s.fk_app = v_pk_app AND s.timezone = v_timezone;
     END IF;
     v_local_day := CASE WHEN p_granularity = 'day' THEN v_local ELSE '-infinity' END;
+    -- the end of the user-days read below (hours after v_app_hours are ca_app_hourly's)
+    v_users_to := CASE WHEN p_granularity = 'hour' THEN least(v_to, v_app_hours) ELSE v_to END;
     IF v_users AND p_granularity IN ('week', 'month') THEN
         SELECT s.watermark INTO v_activity
         FROM analytics_internal.tb_user_activity_state s
@@ -218,14 +225,19 @@ BEGIN
         WHERE v_users AND l.fk_app = v_pk_app AND l.bucket >= v_from AND l.bucket < least(v_to, v_local_day)
           AND l.users > 0
         UNION ALL
-        -- ... otherwise a user-day counts in the periods of its first and last event (a UTC day
+        -- Hours: ca_app_hourly holds each UTC hour's unique users (one row per hour) ...
+        SELECT a.bucket, a.users
+        FROM analytics_internal.fn_ca_app_hourly_between(v_pk_app, greatest(v_from, v_app_hours), v_to) a
+        WHERE v_users AND p_granularity = 'hour'
+        UNION ALL
+        -- ... otherwise (and for hours before it) a user-day counts in the periods of its first and last event (a UTC day
         -- touches at most two local days, with activity at both ends), or per hour in its
         -- active hours.
         SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
                count(DISTINCT u.user_key) AS users
         FROM analytics_internal.fn_ca_user_daily_between(v_pk_app,
                                                          analytics_internal.fn_time_bucket(interval '1 day', greatest(v_from, v_local_day)),
-                                                         v_to) u
+                                                         v_users_to) u
         CROSS JOIN LATERAL (
             SELECT u.first_event_at WHERE p_granularity <> 'hour'
             UNION ALL
@@ -234,7 +246,7 @@ BEGIN
             SELECT u.bucket + make_interval(hours => h.h)
             FROM generate_series(0, 23) AS h(h)
             WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
-        WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_to
+        WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_users_to
           AND v_users AND NOT (v_daily AND p_granularity = 'day') AND v_activity IS NULL
         GROUP BY 1
         UNION ALL
