@@ -156,8 +156,9 @@ def test_days_before_the_per_day_rollups_read_the_per_user_rollups(apps):
 
 
 def test_hours_before_the_per_hour_rollup_read_the_per_user_rollup(apps):
-    """Likewise for hourly unique users: ca_app_hourly from app_hourly_rollups_from on,
-    ca_user_daily's active hours before it."""
+    """Likewise at hour granularity: unique users and sessions from ca_app_hourly and
+    ca_app_session_hourly from app_hourly_rollups_from on, from ca_user_daily's active hours and
+    ca_session_hourly's rows before it."""
     conn, made = apps
     refresh(conn)
     a, tz, pk, end = made[1]  # New York: hours are UTC hours in every zone
@@ -168,13 +169,16 @@ def test_hours_before_the_per_hour_rollup_read_the_per_user_rollup(apps):
         conn.execute("UPDATE analytics_internal.tb_setting SET value = %s WHERE name = 'app_hourly_rollups_from'",
                      [boundary.isoformat()])
         assert sorted(metrics(conn, a.identifier, start, end, "hour", "none")) == sorted(want)
-        conn.execute(f"DELETE FROM {storage(conn, 'ca_app_hourly')} WHERE bucket < %s", [boundary])
+        for name in ("ca_app_hourly", "ca_app_session_hourly"):
+            conn.execute(f"DELETE FROM {storage(conn, name)} WHERE bucket < %s", [boundary])
         assert sorted(metrics(conn, a.identifier, start, end, "hour", "none")) == sorted(want)
-        conn.execute(f"DELETE FROM {storage(conn, 'ca_app_hourly')} WHERE bucket >= %s", [boundary])
+        for name in ("ca_app_hourly", "ca_app_session_hourly"):
+            conn.execute(f"DELETE FROM {storage(conn, name)} WHERE bucket >= %s", [boundary])
         got = metrics(conn, a.identifier, start, end, "hour", "none")
-        users = [r[3] for r in got if r[0] == "unique_users"]
-        assert users and max(users) < boundary  # the hours after it come from ca_app_hourly alone
-        raise psycopg.Rollback()  # the setting and the rollup as they were
+        for metric in ("unique_users", "sessions", "avg_session_duration"):
+            hours = [r[3] for r in got if r[0] == metric]
+            assert hours and max(hours) < boundary, metric  # the later hours come from the per-hour rollups alone
+        raise psycopg.Rollback()  # the setting and the rollups as they were
 
 
 def storage(conn, rollup: str) -> str:

@@ -232,3 +232,33 @@ def test_per_app_rollups_start_where_an_upgraded_install_still_has_raw_events(co
                      " VALUES (%s, %s, 'drop')", [dropped_until - timedelta(days=1), dropped_until])
         assert recompute() == dropped_until.replace(microsecond=0)
         raise psycopg.Rollback()  # the WASM engine's database is shared by the whole run
+
+
+def test_the_per_hour_session_rollup_moves_the_per_hour_coverage_only_later(conn):
+    """Migration 0011 moves app_hourly_rollups_from to where ca_app_session_hourly can start (the
+    hour after the oldest retained event, or the newest dropped range), never earlier."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.conftest import create_app
+    from tests.helpers import track
+
+    text = next(m for m in sqlfiles.migrations() if m.version == "0011").text
+    coverage = text[text.index("WITH covered AS"):]
+
+    def run_from(value: str) -> str:
+        conn.execute("UPDATE analytics_internal.tb_setting SET value = %s WHERE name = 'app_hourly_rollups_from'",
+                     [value])
+        conn.execute(coverage)
+        return conn.execute("SELECT value FROM analytics_internal.tb_setting"
+                            " WHERE name = 'app_hourly_rollups_from'").fetchone()[0]
+
+    now = datetime.now(timezone.utc)
+    oldest = now - timedelta(days=5)
+    with conn.transaction():
+        assert run_from("-infinity") == "-infinity"  # a new install
+        track(conn, create_app(conn, "upgraded-app"), [{"type": "a", "timestamp": oldest.isoformat()}])
+        first_hour = oldest.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        assert datetime.fromisoformat(run_from("-infinity")) == first_hour
+        later = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:00:00Z")
+        assert run_from(later) == later
+        raise psycopg.Rollback()  # the WASM engine's database is shared by the whole run

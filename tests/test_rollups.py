@@ -67,6 +67,15 @@ ROLLUPS: dict[str, tuple[str, str]] = {
                   FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3) s
             GROUP BY 1, 2""",
     ),
+    # each session's span inside the hour, summed per app and hour
+    "ca_app_session_hourly": (
+        "bucket, fk_app, sessions, session_seconds",
+        f"""SELECT s.hour, s.fk_app, count(*), sum(extract(epoch FROM s.last - s.first))
+            FROM (SELECT {UTC_HOUR} AS hour, e.fk_app, e.session_id, min(e."timestamp") AS first,
+                         max(e."timestamp") AS last
+                  FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3) s
+            GROUP BY 1, 2""",
+    ),
 }
 REFRESH_ORDER = list(ROLLUPS)
 

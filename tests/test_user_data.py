@@ -195,13 +195,19 @@ def test_per_user_rows_past_retention_go_and_anonymous_counts_stay(rollups, app,
                         " CROSS JOIN generate_series(0, 23) AS h WHERE u.bucket < %s AND u.active_hours & (1 << h) <> 0"
                         " GROUP BY 1")
 
-    def per_day_rollups() -> tuple[list[tuple], list[tuple], list[tuple]]:
-        return old_rows(days_sql), old_rows(session_days_sql), old_rows(hours_sql)
+    session_hours_sql = "SELECT bucket, sessions, session_seconds FROM analytics.ca_app_session_hourly"
+    session_hours_from_sessions = (
+        "SELECT bucket, count(*), sum(extract(epoch FROM ended_at - started_at)) FROM analytics.ca_session_hourly"
+        " WHERE bucket < %s GROUP BY bucket")
 
-    def expected_per_day() -> tuple[list[tuple], list[tuple], list[tuple]]:
+    def per_day_rollups() -> tuple[list[tuple], ...]:
+        return old_rows(days_sql), old_rows(session_days_sql), old_rows(hours_sql), old_rows(session_hours_sql)
+
+    def expected_per_day() -> tuple[list[tuple], ...]:
         return (sorted(conn.execute(days_from_users, [cutoff]).fetchall()),
                 sorted(conn.execute(session_days_from_sessions, [cutoff]).fetchall()),
-                sorted(conn.execute(hours_from_users, [cutoff]).fetchall()))
+                sorted(conn.execute(hours_from_users, [cutoff]).fetchall()),
+                sorted(conn.execute(session_hours_from_sessions, [cutoff]).fetchall()))
 
     before_days = per_day_rollups()
     assert before_days == expected_per_day() and all(before_days)

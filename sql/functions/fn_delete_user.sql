@@ -19,9 +19,9 @@
 --     session rollups (whose user_key is theirs) are deleted from the materialized tables,
 --     including days whose raw events retention has already dropped and that no refresh could
 --     recompute. Unique-user counts of every day drop accordingly: the per-day rollups
---     ca_app_daily and ca_app_session_daily and the per-hour ca_app_hourly, which hold no user
---     key, are lowered by the person's materialized user-days (and their active hours) and
---     session-days;
+--     ca_app_daily and ca_app_session_daily and the per-hour ca_app_hourly and
+--     ca_app_session_hourly, which hold no user key, are lowered by the person's materialized
+--     user-days (and their active hours), session-days and session-hours;
 --   * anonymous counts of days past retention (ca_event_hourly / ca_event_daily: events per
 --     type, os and app version, with no user in them) cannot be recomputed and keep counting the
 --     person's old events;
@@ -68,6 +68,7 @@ DECLARE
     v_pk_app  integer := analytics_internal.fn_require_app(p_app);
     v_keys    text[] := analytics_internal.fn_user_keys(p_user_id, p_anonymous_ids);
     v_rollup  text;
+    v_source  text;
 BEGIN
     IF char_length(p_requested_by) > 200 THEN
         RAISE EXCEPTION 'requested_by must be at most 200 characters'
@@ -132,16 +133,20 @@ BEGIN
     EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.users <= 0',
                    analytics_internal.fn_rollup_storage('ca_app_hourly'))
         USING v_pk_app;
-    EXECUTE format('UPDATE %s a SET sessions = a.sessions - p.sessions, session_seconds = a.session_seconds - p.seconds'
-                   ' FROM (SELECT s.bucket, count(*) AS sessions, sum(extract(epoch FROM s.ended_at - s.started_at)) AS seconds'
-                   '       FROM %s s WHERE s.fk_app = $1 AND s.user_key = ANY ($2) GROUP BY s.bucket) p'
-                   ' WHERE a.fk_app = $1 AND a.bucket = p.bucket',
-                   analytics_internal.fn_rollup_storage('ca_app_session_daily'),
-                   analytics_internal.fn_rollup_storage('ca_session_daily'))
-        USING v_pk_app, v_keys;
-    EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.sessions <= 0',
-                   analytics_internal.fn_rollup_storage('ca_app_session_daily'))
-        USING v_pk_app;
+    -- per day and per hour: the person's session-days and session-hours
+    FOR v_rollup, v_source IN
+        SELECT * FROM (VALUES ('ca_app_session_daily', 'ca_session_daily'),
+                              ('ca_app_session_hourly', 'ca_session_hourly')) AS r(rollup, source)
+    LOOP
+        EXECUTE format('UPDATE %s a SET sessions = a.sessions - p.sessions, session_seconds = a.session_seconds - p.seconds'
+                       ' FROM (SELECT s.bucket, count(*) AS sessions, sum(extract(epoch FROM s.ended_at - s.started_at)) AS seconds'
+                       '       FROM %s s WHERE s.fk_app = $1 AND s.user_key = ANY ($2) GROUP BY s.bucket) p'
+                       ' WHERE a.fk_app = $1 AND a.bucket = p.bucket',
+                       analytics_internal.fn_rollup_storage(v_rollup), analytics_internal.fn_rollup_storage(v_source))
+            USING v_pk_app, v_keys;
+        EXECUTE format('DELETE FROM %s a WHERE a.fk_app = $1 AND a.sessions <= 0', analytics_internal.fn_rollup_storage(v_rollup))
+            USING v_pk_app;
+    END LOOP;
 
     -- Materialized rows that carry the person's user key, whatever their day: those still backed
     -- by raw events would be recomputed without them anyway; the older ones can only go this way.

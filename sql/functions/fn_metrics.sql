@@ -11,7 +11,7 @@
 --                         (exact, from ca_user_daily; UTC days of UTC apps: ca_app_daily; hours:
 --                         ca_app_hourly; weeks and months: the per-user activity summary, see below)
 --   sessions              distinct session ids with events in the period (ca_session_hourly;
---                         UTC days of UTC apps: ca_app_session_daily)
+--                         UTC days of UTC apps: ca_app_session_daily; hours: ca_app_session_hourly)
 --   avg_session_duration  mean, over those sessions, of the seconds between their first and
 --                         last event inside the period (3 decimals)
 -- `date` is the start of the period as timestamptz: the UTC hour for 'hour'; local midnight of
@@ -95,11 +95,12 @@ DECLARE
     -- earlier ones only on installs that dropped raw events before those rollups existed.
     v_app_days  timestamptz := coalesce(analytics_internal.fn_setting('app_daily_rollups_from')::timestamptz,
                                         '-infinity');
-    -- Hours from here on are in the one-row-per-hour rollup ca_app_hourly; earlier ones only on
-    -- installs that dropped raw events before it existed (migration 0010).
+    -- Hours from here on are in the one-row-per-hour rollups ca_app_hourly and
+    -- ca_app_session_hourly; earlier ones only on installs that dropped raw events before they
+    -- existed (migrations 0010, 0011).
     v_app_hours timestamptz := coalesce(analytics_internal.fn_setting('app_hourly_rollups_from')::timestamptz,
                                         '-infinity');
-    v_users_to  timestamptz;
+    v_rows_to   timestamptz;
     -- Which rollups the asked-for metric types need: the others are not read at all.
     v_events    boolean := p_metric_types IS NULL
                            OR EXISTS (SELECT 1 FROM unnest(p_metric_types) AS t(name) WHERE t.name LIKE '%\_count');
@@ -135,8 +136,9 @@ BEGIN
         WHERE s.fk_app = v_pk_app AND s.timezone = v_timezone;
     END IF;
     v_local_day := CASE WHEN p_granularity = 'day' THEN v_local ELSE '-infinity' END;
-    -- the end of the user-days read below (hours after v_app_hours are ca_app_hourly's)
-    v_users_to := CASE WHEN p_granularity = 'hour' THEN least(v_to, v_app_hours) ELSE v_to END;
+    -- the end of the per-user and per-session rows read below (at hour granularity, the hours
+    -- from v_app_hours on are read from the one-row-per-hour rollups)
+    v_rows_to := CASE WHEN p_granularity = 'hour' THEN least(v_to, v_app_hours) ELSE v_to END;
     IF v_users AND p_granularity IN ('week', 'month') THEN
         SELECT s.watermark INTO v_activity
         FROM analytics_internal.tb_user_activity_state s
@@ -172,7 +174,7 @@ BEGIN
                      min(x.started_at) AS started_at,
                      max(x.ended_at) AS ended_at
               FROM (SELECT h.bucket, h.session_id, h.started_at, h.ended_at
-                    FROM analytics_internal.fn_ca_session_hourly_between(v_pk_app, greatest(v_from, v_local_day), v_to) h
+                    FROM analytics_internal.fn_ca_session_hourly_between(v_pk_app, greatest(v_from, v_local_day), v_rows_to) h
                     WHERE v_sessions AND NOT v_daily
                     UNION ALL
                     SELECT d.bucket, d.session_id, d.started_at, d.ended_at
@@ -193,6 +195,11 @@ BEGIN
         FROM analytics_internal.fn_ca_session_daily_between(v_pk_app, v_from, least(v_to, v_app_days)) d
         WHERE v_sessions AND v_daily AND p_granularity = 'day'
         GROUP BY d.bucket
+        UNION ALL
+        -- Hours: ca_app_session_hourly holds each UTC hour's sessions and their seconds.
+        SELECT a.bucket, a.sessions, a.session_seconds / a.sessions
+        FROM analytics_internal.fn_ca_app_session_hourly_between(v_pk_app, greatest(v_from, v_app_hours), v_to) a
+        WHERE v_sessions AND p_granularity = 'hour'
         UNION ALL
         -- Local days of an app outside UTC before the local-day summary's watermark.
         SELECT l.bucket, l.sessions, l.session_seconds / l.sessions
@@ -237,7 +244,7 @@ BEGIN
                count(DISTINCT u.user_key) AS users
         FROM analytics_internal.fn_ca_user_daily_between(v_pk_app,
                                                          analytics_internal.fn_time_bucket(interval '1 day', greatest(v_from, v_local_day)),
-                                                         v_users_to) u
+                                                         v_rows_to) u
         CROSS JOIN LATERAL (
             SELECT u.first_event_at WHERE p_granularity <> 'hour'
             UNION ALL
@@ -246,7 +253,7 @@ BEGIN
             SELECT u.bucket + make_interval(hours => h.h)
             FROM generate_series(0, 23) AS h(h)
             WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
-        WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_users_to
+        WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_rows_to
           AND v_users AND NOT (v_daily AND p_granularity = 'day') AND v_activity IS NULL
         GROUP BY 1
         UNION ALL
