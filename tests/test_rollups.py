@@ -34,6 +34,17 @@ RAW_SESSIONS = """
     SELECT {bucket}, e.fk_app, e.session_id, min(coalesce(e.user_id, e.anonymous_id)), count(*),
            min(e."timestamp"), max(e."timestamp")
     FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3"""
+APP_COLUMNS = "bucket, fk_app, users"
+RAW_APP_USERS = """
+    SELECT {bucket}, e.fk_app, count(DISTINCT coalesce(e.user_id, e.anonymous_id))
+    FROM analytics.tb_event e WHERE e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL GROUP BY 1, 2"""
+# each session's span inside the bucket, summed per app and bucket
+APP_SESSION_COLUMNS = "bucket, fk_app, sessions, session_seconds"
+RAW_APP_SESSIONS = """
+    SELECT s.bucket, s.fk_app, count(*), sum(extract(epoch FROM s.last - s.first))
+    FROM (SELECT {bucket} AS bucket, e.fk_app, e.session_id, min(e."timestamp") AS first, max(e."timestamp") AS last
+          FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3) s
+    GROUP BY 1, 2"""
 ROLLUPS: dict[str, tuple[str, str]] = {
     "ca_event_hourly": (EVENT_COLUMNS, RAW_EVENTS.format(bucket=UTC_HOUR)),
     "ca_event_daily": (EVENT_COLUMNS, RAW_EVENTS.format(bucket=UTC_DAY)),
@@ -46,36 +57,10 @@ ROLLUPS: dict[str, tuple[str, str]] = {
     ),
     "ca_session_hourly": (SESSION_COLUMNS, RAW_SESSIONS.format(bucket=UTC_HOUR)),
     "ca_session_daily": (SESSION_COLUMNS, RAW_SESSIONS.format(bucket=UTC_DAY)),
-    "ca_app_daily": (
-        "bucket, fk_app, users",
-        f"""SELECT {UTC_DAY}, e.fk_app, count(DISTINCT coalesce(e.user_id, e.anonymous_id))
-            FROM analytics.tb_event e WHERE e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL
-            GROUP BY 1, 2""",
-    ),
-    "ca_app_hourly": (
-        "bucket, fk_app, users",
-        f"""SELECT {UTC_HOUR}, e.fk_app, count(DISTINCT coalesce(e.user_id, e.anonymous_id))
-            FROM analytics.tb_event e WHERE e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL
-            GROUP BY 1, 2""",
-    ),
-    # each session's span inside the day, summed per app and day
-    "ca_app_session_daily": (
-        "bucket, fk_app, sessions, session_seconds",
-        f"""SELECT s.day, s.fk_app, count(*), sum(extract(epoch FROM s.last - s.first))
-            FROM (SELECT {UTC_DAY} AS day, e.fk_app, e.session_id, min(e."timestamp") AS first,
-                         max(e."timestamp") AS last
-                  FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3) s
-            GROUP BY 1, 2""",
-    ),
-    # each session's span inside the hour, summed per app and hour
-    "ca_app_session_hourly": (
-        "bucket, fk_app, sessions, session_seconds",
-        f"""SELECT s.hour, s.fk_app, count(*), sum(extract(epoch FROM s.last - s.first))
-            FROM (SELECT {UTC_HOUR} AS hour, e.fk_app, e.session_id, min(e."timestamp") AS first,
-                         max(e."timestamp") AS last
-                  FROM analytics.tb_event e WHERE e.session_id IS NOT NULL GROUP BY 1, 2, 3) s
-            GROUP BY 1, 2""",
-    ),
+    "ca_app_daily": (APP_COLUMNS, RAW_APP_USERS.format(bucket=UTC_DAY)),
+    "ca_app_hourly": (APP_COLUMNS, RAW_APP_USERS.format(bucket=UTC_HOUR)),
+    "ca_app_session_daily": (APP_SESSION_COLUMNS, RAW_APP_SESSIONS.format(bucket=UTC_DAY)),
+    "ca_app_session_hourly": (APP_SESSION_COLUMNS, RAW_APP_SESSIONS.format(bucket=UTC_HOUR)),
 }
 REFRESH_ORDER = list(ROLLUPS)
 
