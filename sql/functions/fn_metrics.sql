@@ -237,9 +237,9 @@ BEGIN
         FROM analytics_internal.fn_ca_app_hourly_between(v_pk_app, greatest(v_from, v_app_hours), v_to) a
         WHERE v_users AND p_granularity = 'hour'
         UNION ALL
-        -- ... otherwise (and for hours before it) a user-day counts in the periods of its first and last event (a UTC day
-        -- touches at most two local days, with activity at both ends), or per hour in its
-        -- active hours.
+        -- ... otherwise (and for hours before it) a user-day counts in the periods of its first
+        -- and last event (a UTC day touches at most two local days, with activity at both ends),
+        -- or per hour in its active hours.
         SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
                count(DISTINCT u.user_key) AS users
         FROM analytics_internal.fn_ca_user_daily_between(v_pk_app,
