@@ -3,6 +3,9 @@
 -- Whether a user of analytics_internal.tb_user_activity was active on a local date from p_from
 -- to p_to (both included): whether their days bit string, whose bit 0 is p_first_day, has a bit
 -- set in that range. analytics.fn_metrics counts weekly and monthly unique users with it.
+-- (fn_activity_window, which fn_retention uses, answers the same as a text of 0/1 characters;
+-- building that text per user and period made 30 days of weekly users 110 -> 175 ms at 10M
+-- events.)
 --
 --   p_first_day  the user's first_day
 --   p_days       the user's days (bit i: active on p_first_day + i)

@@ -10,9 +10,9 @@
 --     session seconds) changed since they were summarized: late events, deleted events or users.
 -- Each UTC day's totals are kept in analytics_internal.tb_local_day_source to notice changes.
 -- A local day is computed as fn_metrics computes it live: event counts from ca_event_hourly's
--- hours that start on that local date, users from ca_user_daily's first and last events on it,
--- sessions from ca_session_hourly; so the summary changes where fn_metrics reads, not what it
--- answers. Refreshes of one app run one at a time (the state row is locked). Totals are read a
+-- hours that start on that local date, users and sessions with the same functions
+-- (analytics_internal.fn_period_users, fn_period_sessions); so the summary changes where
+-- fn_metrics reads, not what it answers. Refreshes of one app run one at a time (the state row is locked). Totals are read a
 -- moment before the days are re-summarized: a change committed in between is summarized again
 -- by the next refresh.
 --
@@ -149,23 +149,11 @@ BEGIN
         GROUP BY 2, 3, 4, 5;
 
         INSERT INTO analytics_internal.tb_local_day_activity (fk_app, bucket, users, sessions, session_seconds)
-        SELECT p_pk_app, coalesce(u.bucket, s.bucket), coalesce(u.users, 0), coalesce(s.sessions, 0),
+        SELECT p_pk_app, coalesce(u.period, s.period), coalesce(u.users, 0), coalesce(s.sessions, 0),
                coalesce(s.session_seconds, 0)
-        FROM (-- a user-day counts on the local dates of its first and last event
-              SELECT fn_metric_period(t.at, 'day', v_timezone) AS bucket, count(DISTINCT u.user_key) AS users
-              FROM fn_ca_user_daily_between(p_pk_app, fn_time_bucket(interval '1 day', v_range.range_from),
-                                            v_range.range_to) u
-              CROSS JOIN LATERAL (VALUES (u.first_event_at), (u.last_event_at)) AS t(at)
-              WHERE t.at >= v_range.range_from AND t.at < v_range.range_to
-              GROUP BY 1) u
-        FULL JOIN (-- a session's first and last event inside the local day
-                   SELECT x.bucket, count(*) AS sessions, sum(extract(epoch FROM x.ended_at - x.started_at)) AS session_seconds
-                   FROM (SELECT fn_metric_period(h.bucket, 'day', v_timezone) AS bucket,
-                                min(h.started_at) AS started_at, max(h.ended_at) AS ended_at
-                         FROM fn_ca_session_hourly_between(p_pk_app, v_range.range_from, v_range.range_to) h
-                         GROUP BY 1, h.session_id) x
-                   GROUP BY x.bucket) s
-               ON s.bucket = u.bucket;
+        FROM fn_period_users(p_pk_app, 'day', v_timezone, v_range.range_from, v_range.range_to) u
+        FULL JOIN fn_period_sessions(p_pk_app, 'day', v_timezone, v_range.range_from, v_range.range_to) s
+               ON s.period = u.period;
 
         v_days := v_days + ((v_range.range_to AT TIME ZONE v_timezone)::date - (v_range.range_from AT TIME ZONE v_timezone)::date);
     END LOOP;

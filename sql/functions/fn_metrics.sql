@@ -136,9 +136,11 @@ BEGIN
         WHERE s.fk_app = v_pk_app AND s.timezone = v_timezone;
     END IF;
     v_local_day := CASE WHEN p_granularity = 'day' THEN v_local ELSE '-infinity' END;
-    -- the end of the per-user and per-session rows read below (at hour granularity, the hours
-    -- from v_app_hours on are read from the one-row-per-hour rollups)
-    v_rows_to := CASE WHEN p_granularity = 'hour' THEN least(v_to, v_app_hours) ELSE v_to END;
+    -- the end of the per-user and per-session rows read below: from there on the one-row-per-hour
+    -- rollups hold the hours, and the one-row-per-day rollups the UTC days of UTC apps
+    v_rows_to := CASE WHEN p_granularity = 'hour' THEN least(v_to, v_app_hours)
+                      WHEN v_daily AND p_granularity = 'day' THEN least(v_to, v_app_days)
+                      ELSE v_to END;
     IF v_users AND p_granularity IN ('week', 'month') THEN
         SELECT s.watermark INTO v_activity
         FROM analytics_internal.tb_user_activity_state s
@@ -168,33 +170,18 @@ BEGIN
               WHERE v_events AND v_daily) e
         GROUP BY 1, 2, 3
     ), sessions AS (
-        -- one row per period and session: its first and last event inside the period
-        SELECT s.period, count(*) AS sessions, avg(extract(epoch FROM s.ended_at - s.started_at)) AS seconds
-        FROM (SELECT analytics_internal.fn_metric_period(x.bucket, p_granularity, v_timezone) AS period,
-                     min(x.started_at) AS started_at,
-                     max(x.ended_at) AS ended_at
-              FROM (SELECT h.bucket, h.session_id, h.started_at, h.ended_at
-                    FROM analytics_internal.fn_ca_session_hourly_between(v_pk_app, greatest(v_from, v_local_day), v_rows_to) h
-                    WHERE v_sessions AND NOT v_daily
-                    UNION ALL
-                    SELECT d.bucket, d.session_id, d.started_at, d.ended_at
-                    FROM analytics_internal.fn_ca_session_daily_between(v_pk_app, v_from, v_to) d
-                    WHERE v_sessions AND v_daily AND p_granularity <> 'day'
-                   ) x
-              GROUP BY 1, x.session_id) s
-        GROUP BY s.period
+        -- From the session rows (per session and hour; per session and UTC day for UTC apps),
+        -- where none of the one-row-per-period rollups or summaries below holds the period.
+        SELECT p.period, p.sessions, p.session_seconds / p.sessions AS seconds
+        FROM analytics_internal.fn_period_sessions(v_pk_app, p_granularity, v_timezone, greatest(v_from, v_local_day),
+                                                   v_rows_to, v_daily) p
+        WHERE v_sessions
         UNION ALL
         -- UTC days of a UTC app: ca_app_session_daily holds each day's sessions and their seconds
-        -- (one row per day) ...
+        -- (one row per day).
         SELECT a.bucket, a.sessions, a.session_seconds / a.sessions
         FROM analytics_internal.fn_ca_app_session_daily_between(v_pk_app, greatest(v_from, v_app_days), v_to) a
         WHERE v_sessions AND v_daily AND p_granularity = 'day'
-        UNION ALL
-        -- ... and ca_session_daily one row per session and day, for days before it.
-        SELECT d.bucket, count(*), avg(extract(epoch FROM d.ended_at - d.started_at))
-        FROM analytics_internal.fn_ca_session_daily_between(v_pk_app, v_from, least(v_to, v_app_days)) d
-        WHERE v_sessions AND v_daily AND p_granularity = 'day'
-        GROUP BY d.bucket
         UNION ALL
         -- Hours: ca_app_session_hourly holds each UTC hour's sessions and their seconds.
         SELECT a.bucket, a.sessions, a.session_seconds / a.sessions
@@ -237,29 +224,16 @@ BEGIN
         FROM analytics_internal.fn_ca_app_hourly_between(v_pk_app, greatest(v_from, v_app_hours), v_to) a
         WHERE v_users AND p_granularity = 'hour'
         UNION ALL
-        -- ... otherwise (and for hours before it) a user-day counts in the periods of its first
-        -- and last event (a UTC day touches at most two local days, with activity at both ends),
-        -- or per hour in its active hours.
-        SELECT analytics_internal.fn_metric_period(t.at, p_granularity, v_timezone) AS period,
-               count(DISTINCT u.user_key) AS users
-        FROM analytics_internal.fn_ca_user_daily_between(v_pk_app,
-                                                         analytics_internal.fn_time_bucket(interval '1 day', greatest(v_from, v_local_day)),
-                                                         v_rows_to) u
-        CROSS JOIN LATERAL (
-            SELECT u.first_event_at WHERE p_granularity <> 'hour'
-            UNION ALL
-            SELECT u.last_event_at WHERE p_granularity <> 'hour'
-            UNION ALL
-            SELECT u.bucket + make_interval(hours => h.h)
-            FROM generate_series(0, 23) AS h(h)
-            WHERE p_granularity = 'hour' AND u.active_hours & (1 << h.h) <> 0) AS t(at)
-        WHERE t.at >= greatest(v_from, v_local_day) AND t.at < v_rows_to
-          AND v_users AND NOT (v_daily AND p_granularity = 'day') AND v_activity IS NULL
-        GROUP BY 1
+        -- ... otherwise (and for hours before it) from the user-days (fn_period_users).
+        SELECT p.period, p.users
+        FROM analytics_internal.fn_period_users(v_pk_app, p_granularity, v_timezone, greatest(v_from, v_local_day),
+                                                v_rows_to) p
+        WHERE v_users AND NOT (v_daily AND p_granularity = 'day') AND v_activity IS NULL
         UNION ALL
         -- Weeks and months, with a per-user summary in the app's zone: its users active on a
-        -- local date of the period, plus those of the user-days after its watermark who are not
-        -- among them (a user-day counts on the local dates of its first and last event, as above).
+        -- local date of the period (fn_active_between), plus those of the user-days after its
+        -- watermark who are not among them (a user-day counts on the local dates of its first and
+        -- last event, as above).
         SELECT x.period, sum(x.users)::bigint
         FROM (SELECT p.period, count(*) AS users
               FROM periods p
