@@ -1,4 +1,5 @@
-"""Ingestion throughput benchmark: fn_track_events vs raw COPY vs the seed's per-event writes.
+"""Ingestion throughput benchmark: fn_track_events vs raw COPY, a bare one-statement INSERT and
+the seed's per-event writes.
 
     .venv/bin/python -m bench.ingest [--events N] [--database-url URL] [--repeat R] [--only ...]
 
@@ -356,6 +357,30 @@ def run_copy(conn: psycopg.Connection, app: dict, payloads: list) -> dict:
     return {"rows": rows}
 
 
+# The issue's "one-statement jsonb_to_recordset insert": the same json parameter as
+# fn_track_events, turned into rows and inserted in one statement, with neither validation nor
+# de-duplication. It is the floor of any ingestion written as a SQL statement over the batch;
+# the gap from COPY to it is the executor's, the gap from it to fn_track_events is the checks'
+# and the exactly-once ledger's.
+FLOOR_SQL = (
+    f"INSERT INTO analytics.tb_event ({COPY_COLUMNS})"
+    " SELECT coalesce(r.event_id::uuid, gen_random_uuid()), r.event_id, %s, r.type, r.\"timestamp\"::timestamptz,"
+    " now(), false, r.user_id, r.anonymous_id, r.session_id, r.path, r.label, r.duration::bigint,"
+    " coalesce(r.device, '{}'), coalesce(r.metadata, '{}')"
+    " FROM jsonb_to_recordset(%t::jsonb) AS r(type text, event_id text, \"timestamp\" text, user_id text,"
+    " anonymous_id text, session_id text, path text, label text, duration text, device jsonb, metadata jsonb)"
+)
+
+
+def run_floor(conn: psycopg.Connection, app: dict, payloads: list) -> dict:
+    rows = 0
+    with conn.cursor() as cur:
+        for body, _sent_at in payloads:  # one autocommit INSERT per batch, as fn_track_events
+            cur.execute(FLOOR_SQL, (app["pk_app"], Json(body, dumps=_identity)))
+            rows += cur.rowcount
+    return {"rows": rows}
+
+
 def run_seed(conn: psycopg.Connection, app: dict, payloads: list) -> dict:
     """As the seed did it: executemany for the batch's rows, then one awaited counter upsert
     per event, each its own statement and (autocommit) transaction."""
@@ -389,6 +414,7 @@ def raise_failed_workers(outs: Sequence[dict], label: str) -> None:
 RUNNERS: dict[str, Callable[[psycopg.Connection, dict, list], dict]] = {
     "track": run_track,
     "copy": run_copy,
+    "floor": run_floor,
     "seed": run_seed,
 }
 
@@ -511,9 +537,9 @@ def verify(admin: psycopg.Connection, variant: Variant, stats: dict, n_events: i
             raise RuntimeError(f"{variant.label}: stored {stored} events, counted {counted}, sent {n_events}")
         return {"stored": stored}
     stored = admin.execute("SELECT count(*) FROM analytics.tb_event").fetchone()[0]
-    if variant.kind == "copy":
-        if stored != n_events:
-            raise RuntimeError(f"{variant.label}: COPY stored {stored} of {n_events}")
+    if variant.kind in ("copy", "floor"):
+        if stored != n_events or stats["rows"] != n_events:
+            raise RuntimeError(f"{variant.label}: stored {stored} of {n_events}")
     else:
         if stats["rejected"]:
             raise RuntimeError(f"{variant.label}: {stats['rejected']} events rejected, "
@@ -638,6 +664,10 @@ def report(results: dict[str, Result], info: list[tuple[str, str]], n_events: in
             ratio = fn / base
             verdict = "PASS" if ratio >= target else "MISS"
             print(f"  {conns} conn: fn_track_events / {name:<4} = {ratio:5.2f}  (target >= {target:g})  {verdict}")
+        floor, copy = eps(f"floor{conns}"), eps(f"copy{conns}")
+        if floor is not None:
+            print(f"  {conns} conn: for scale, the one-statement INSERT / COPY = {_fmt_ratio(floor, copy)}, "
+                  f"fn_track_events / that INSERT = {_fmt_ratio(fn, floor)}")
     print()
     self_kib = _peak_rss_kib()
     worker_kib = max((r.worker_maxrss_kib for r in results.values()), default=0)
@@ -656,6 +686,8 @@ def report(results: dict[str, Result], info: list[tuple[str, str]], n_events: in
 VARIANTS = [
     Variant("copy1", "COPY into analytics.tb_event (ceiling)", "copy", 1),
     Variant("copy2", "COPY into analytics.tb_event (ceiling)", "copy", 2),
+    Variant("floor1", "one-statement INSERT, no checks/dedup", "floor", 1),
+    Variant("floor2", "one-statement INSERT, no checks/dedup", "floor", 2),
     Variant("track1", "fn_track_events", "track", 1),
     Variant("track2", "fn_track_events", "track", 2),
     Variant("retry1", "fn_track_events, 10% retried batches", "track", 1),
@@ -663,7 +695,7 @@ VARIANTS = [
     Variant("seed1", "seed approach (INSERT + upsert/event)", "seed", 1),
     Variant("seed2", "seed approach (INSERT + upsert/event)", "seed", 2),
 ]
-GROUPS = {"copy": ("copy1", "copy2"), "track": ("track1", "track2"), "retry": ("retry1", "retry2"),
+GROUPS = {"copy": ("copy1", "copy2"), "floor": ("floor1", "floor2"), "track": ("track1", "track2"), "retry": ("retry1", "retry2"),
           "seed": ("seed1", "seed2")}
 
 
@@ -677,8 +709,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="timed runs per variant; the median is reported")
     p.add_argument("--fast", action="store_true",
                    help="private cluster with fsync/synchronous_commit/full_page_writes off (default: durable)")
-    p.add_argument("--only", default="copy,track,retry,seed",
-                   help="comma-separated subset of copy,track,retry,seed (default: all)")
+    p.add_argument("--only", default="copy,floor,track,retry,seed",
+                   help="comma-separated subset of copy,floor,track,retry,seed (default: all)")
     p.add_argument("--max-conns", type=int, choices=(1, 2), default=2, help="skip the 2-connection runs with 1")
     args = p.parse_args(argv)
     if args.events < BATCH_SIZE:
@@ -763,7 +795,7 @@ def _run_all(args, conninfo: str, admin: psycopg.Connection, app: dict) -> int:
         group = "retry" if v.key.startswith("retry") else v.kind
         if group not in payload_cache:
             payload_cache.clear()  # keep one group's payloads at a time
-            if group == "track":
+            if group in ("track", "floor"):
                 payload_cache[group] = (track_payloads(warm), track_payloads(batches), args.events)
             elif group == "retry":
                 payload_cache[group] = (track_payloads(warm), track_payloads(retry_seq), n_retry_events)

@@ -43,6 +43,23 @@ def test_retry_is_counted_as_duplicate(conn, app):
     assert str(rows[1]["id"]) == "9b2f6c1e-4d6a-4c47-9a53-2f4b8d0c7e11"
 
 
+
+@pytest.mark.parametrize("taken", ["first", "others"])
+def test_batch_partly_stored_before_stores_only_the_new_events(conn, app, taken):
+    # fn_track_events sends a batch whose FIRST event is already stored straight to the general
+    # path (a likely retry); both shapes of overlap must store exactly the new events
+    upper = "5D8A4C1E-2B3F-4A6D-9E7C-1F2A3B4C5D6E"  # a uuid key in another case is the same key
+    old = [{"type": "old", "event_id": upper if taken == "first" else "b-old"}]
+    if taken == "others":
+        old.append({"type": "old", "event_id": upper})
+    assert track(conn, app, old)["accepted"] == len(old)
+    new = [{"type": "new", "event_id": "n-1"}, {"type": "new"}, {"type": "new", "event_id": "n-2"}]
+    batch = [{**old[0], "event_id": old[0]["event_id"].lower()}, *new] if taken == "first" else [new[0], *old, *new[1:]]
+    result = track(conn, app, batch, sent_at=datetime.now(timezone.utc) + timedelta(minutes=1))
+    assert result == {"accepted": 3, "duplicates": len(old), "clamped": 0, "rejected": []}
+    assert sorted(r["event_type"] for r in events_of(conn, app)) == ["new"] * 3 + ["old"] * len(old)
+    assert track(conn, app, batch) == {"accepted": 1, "duplicates": len(batch) - 1, "clamped": 0, "rejected": []}
+
 def test_same_id_twice_in_one_batch_stores_the_first(conn, app):
     result = track(conn, app, [{"type": "first", "event_id": "x"}, {"type": "second", "event_id": "x"}])
     assert (result["accepted"], result["duplicates"]) == (1, 1)

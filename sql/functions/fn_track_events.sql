@@ -127,8 +127,18 @@ BEGIN
     -- A key already taken (a retry, or the same id twice in the batch: unique_violation) or a
     -- value of a canonical layout that does not cast (a timestamp that is no date, an
     -- 8-4-4-4-12 id that is no uuid: data_exception) undoes the block; the general path below
-    -- then handles the whole batch.
-    IF v_events IS NOT NULL THEN
+    -- then handles the whole batch. A batch whose first event's key is already taken is most
+    -- likely an SDK's retry of a stored batch: one index probe sends it to the general path
+    -- at once instead of after the fast path's whole work (a hint only: a miss costs nothing
+    -- and the general path is right for any batch).
+    IF v_events IS NOT NULL
+       AND NOT EXISTS (
+           SELECT 1 FROM analytics_internal.tb_event_key ek
+           WHERE ek.fk_app = v_pk_app
+             AND ek.event_key = (SELECT CASE WHEN f.id LIKE '________-____-____-____-____________'
+                                             THEN md5(lower(f.id COLLATE "C"))::uuid
+                                             ELSE md5(f.id)::uuid END
+                                 FROM (SELECT v_events -> 0 ->> 'event_id' AS id) f)) THEN
         BEGIN
             WITH src AS MATERIALIZED (
                 -- only what the inserts use: a materialized CTE keeps every column it is given
