@@ -262,3 +262,33 @@ def test_the_per_hour_session_rollup_moves_the_per_hour_coverage_only_later(conn
         later = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:00:00Z")
         assert run_from(later) == later
         raise psycopg.Rollback()  # the WASM engine's database is shared by the whole run
+
+
+@pytest.mark.pg_only  # CREATE INDEX CONCURRENTLY, outside a transaction, on this test's own database
+def test_event_key_purge_index_keeps_one_built_beforehand_and_rebuilds_an_invalid_one(conn):
+    """Migration 0012 lets a DBA build its index with CREATE INDEX CONCURRENTLY first (kept as it
+    is) and rebuilds an index of that name that a failed concurrent build left invalid."""
+    text = next(m for m in sqlfiles.migrations() if m.version == "0012").text
+    name = "analytics_internal.tb_event_key_app_time_idx"
+
+    def index() -> tuple[bool, str, int] | None:
+        return conn.execute("SELECT i.indisvalid, pg_get_indexdef(i.indexrelid), i.indexrelid::bigint"
+                            " FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", [name]).fetchone()
+
+    valid, definition, oid = index()
+    assert valid and definition.endswith('USING btree (fk_app, "timestamp")')
+    conn.execute(f"DROP INDEX {name}")
+    conn.execute(f'CREATE INDEX CONCURRENTLY {name.split(".")[1]} ON analytics_internal.tb_event_key (fk_app, "timestamp")')
+    built = index()[2]
+    conn.execute(text)
+    assert index()[2] == built  # kept, not rebuilt
+
+    conn.execute(f"DROP INDEX {name}")
+    conn.execute("INSERT INTO analytics_internal.tb_event_key (fk_app, event_key, \"timestamp\")"
+                 " SELECT 1, gen_random_uuid(), now() FROM generate_series(1, 2)")
+    with pytest.raises(psycopg.errors.UniqueViolation):  # what leaves an invalid index behind
+        conn.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {name.split('.')[1]} ON analytics_internal.tb_event_key (fk_app)")
+    assert index()[0] is False
+    conn.execute(text)
+    valid, definition, _ = index()
+    assert valid and definition.endswith('USING btree (fk_app, "timestamp")')

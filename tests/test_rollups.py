@@ -371,6 +371,34 @@ def test_maintenance_purges_expired_event_ids(rollups, app, engine_name):
         assert row[:2] == (0, 0)
 
 
+# The ledger is a plain table on both engines; the WASM build's statistics views stay at zero.
+@pytest.mark.pg_only
+def test_maintenance_reads_only_the_expired_event_ids(rollups, app):
+    """The purge is an index range per app (migration 0012), not a read of the whole ledger."""
+    conn = rollups
+    conn.execute("UPDATE analytics.tb_app SET retention_days = 10")
+    conn.execute(
+        "INSERT INTO analytics_internal.tb_event_key (fk_app, event_key, \"timestamp\")"
+        " SELECT 1, gen_random_uuid(), now() - CASE WHEN i <= 5 THEN interval '11 days' ELSE interval '1 day' END"
+        " FROM generate_series(1, 20000) i"
+    )
+    conn.execute("ANALYZE analytics_internal.tb_event_key")
+
+    def scans() -> tuple[int, int]:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute(
+            "SELECT t.seq_scan, i.idx_scan FROM pg_stat_user_tables t"
+            " JOIN pg_stat_user_indexes i ON i.relid = t.relid AND i.indexrelname = 'tb_event_key_app_time_idx'"
+            " WHERE t.relid = 'analytics_internal.tb_event_key'::regclass").fetchone()
+
+    seq_before, idx_before = scans()
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    assert conn.execute("CALL analytics.prc_run_maintenance()").fetchone()[2] == 5
+    seq_after, idx_after = scans()
+    assert (seq_after - seq_before, idx_after - idx_before) == (0, 1)
+
+
 @pytest.mark.pg_only
 def test_maintenance_runs_once_at_a_time(db, conn, engine_name):
     notices: list[str] = []

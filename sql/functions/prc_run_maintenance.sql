@@ -37,7 +37,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, analytics, analytics_internal, pg_temp
 AS $$
 DECLARE
-    v_lock  constant bigint := 7346221903;
+    v_lock    constant bigint := 7346221903;
+    v_app     record;
+    v_purged  bigint;
 BEGIN
     partitions_created := 0;
     refreshed_rollups := 0;
@@ -55,11 +57,16 @@ BEGIN
             SELECT count(*) INTO refreshed_rollups FROM analytics.fn_refresh_rollups();
         END IF;
 
-        DELETE FROM analytics_internal.tb_event_key k
-        USING analytics.tb_app a
-        WHERE a.pk_app = k.fk_app
-          AND k."timestamp" < now() - make_interval(days => a.retention_days);
-        GET DIAGNOSTICS event_keys_purged = ROW_COUNT;
+        -- App by app, each a range of tb_event_key_app_time_idx (migration 0012) with its cut-off
+        -- as a value: one DELETE joined to tb_app could not estimate the per-app cut-offs and
+        -- may read the whole ledger, which holds a key per retained event.
+        FOR v_app IN SELECT a.pk_app, now() - make_interval(days => a.retention_days) AS cutoff
+                     FROM analytics.tb_app a ORDER BY a.pk_app LOOP
+            DELETE FROM analytics_internal.tb_event_key k
+            WHERE k.fk_app = v_app.pk_app AND k."timestamp" < v_app.cutoff;
+            GET DIAGNOSTICS v_purged = ROW_COUNT;
+            event_keys_purged := event_keys_purged + v_purged;
+        END LOOP;
 
         -- Retention and cohorts, after the rollups they read: the per-user activity summary up
         -- to today, then the cohorts not recomputed for an hour (their members and user_count).
