@@ -44,7 +44,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -660,17 +659,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from tests.engines import start_postgres
+    from bench.cluster import private_database
 
-    with tempfile.TemporaryDirectory(prefix="ma-http-bench-") as tmp:
-        print("starting a private PostgreSQL cluster ...", flush=True)
-        pg = start_postgres(Path(tmp), durable=not args.fast)
-        try:
-            with pg.connect("postgres", autocommit=True) as c:
-                c.execute("CREATE DATABASE ma_http_bench")
-            return _bench(args, pg.conninfo("ma_http_bench"), Path(tmp))
-        finally:
-            pg.stop()
+    with private_database("ma_http_bench", durable=not args.fast) as (conninfo, tmp):
+        return _bench(args, conninfo, tmp)
 
 
 def _bench(args: argparse.Namespace, conninfo: str, tmp: Path) -> int:

@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import psycopg
 
@@ -137,17 +135,10 @@ def run(conninfo: str, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from tests.engines import start_postgres
+    from bench.cluster import private_database
 
-    with tempfile.TemporaryDirectory(prefix="ma-bench-") as tmp:
-        print("starting a private PostgreSQL cluster ...", flush=True)
-        server = start_postgres(Path(tmp), durable=not args.fast)
-        try:
-            with server.connect("postgres", autocommit=True) as c:
-                c.execute("CREATE DATABASE ma_bench")
-            return run(server.conninfo("ma_bench"), args)
-        finally:
-            server.stop()
+    with private_database("ma_bench", durable=not args.fast) as (conninfo, _tmp):
+        return run(conninfo, args)
 
 
 if __name__ == "__main__":
