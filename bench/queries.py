@@ -593,6 +593,36 @@ def run_maintenance(conn: psycopg.Connection) -> str:
     return ", ".join(done)
 
 
+def planning_costs(conninfo: str, case: Case, rounds: int = 3) -> str:
+    """What a session pays to plan a case's first variant: its first call on a new connection,
+    its next (warm) call, and its first call after an invalidation of the raw events' newest
+    partition (chunk). Autovacuum's ANALYZE of a partition being written sends one each time (its
+    row count changed), and it throws away every cached plan that reads the partition; here
+    ``ALTER TABLE … RESET (fillfactor)`` sends the same invalidation without changing the data
+    (an ANALYZE of unchanged data sends none). Medians of ``rounds`` new connections."""
+    v = case.variants[0]
+    first, warm, after = [], [], []
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        newest = admin.execute('SELECT tableoid::regclass::text FROM analytics.tb_event'
+                               ' ORDER BY "timestamp" DESC LIMIT 1').fetchone()
+        if newest is None:
+            return "no raw events"
+        for _ in range(rounds):
+            with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as conn:
+                for out in (first, warm):
+                    t0 = time.perf_counter()
+                    conn.execute(v.sql, v.params).fetchall()
+                    out.append((time.perf_counter() - t0) * 1000)
+                admin.execute(f"ALTER TABLE {newest[0]} RESET (fillfactor)")
+                t0 = time.perf_counter()
+                conn.execute(v.sql, v.params).fetchall()
+                after.append((time.perf_counter() - t0) * 1000)
+    m = statistics.median
+    return (f"{v.label} ({case.key}): first call on a new connection {m(first):,.1f} ms, warm {m(warm):,.1f} ms, "
+            f"first call after an invalidation of {newest[0]} {m(after):,.1f} ms ({m(after) / m(warm):,.1f}x warm); "
+            f"medians of {rounds} connections")
+
+
 def ensure_cohort(conn: psycopg.Connection, ds: gen.Dataset, day: date, fns: set[str]) -> str:
     """The one-day cohort for fn_cohort_retention, (re)computed now; returns what it took."""
     if not {"fn_create_cohort", "fn_refresh_cohort"} <= fns:
@@ -884,6 +914,9 @@ def collect(args: argparse.Namespace, conninfo: str) -> Outcome:
                 raise BenchError(f"unknown --only key(s): {sorted(unknown)}")
             cases = [c for c in cases if c.key in keep]
         fns = existing_functions(conn)
+        planned = next((c for c in cases if c.key == "metrics_all"), None)
+        if planned is not None and "fn_metrics" in fns:
+            extra.append(("Planning", planning_costs(conninfo, planned)))
         if any(c.key == "day_cohort" for c in cases):
             day = next(c for c in cases if c.key == "day_cohort").variants[0].params["day"]
             extra.append(("One-day cohort", ensure_cohort(conn, ds, day, fns)))
