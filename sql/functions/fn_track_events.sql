@@ -135,9 +135,8 @@ BEGIN
        AND NOT EXISTS (
            SELECT 1 FROM analytics_internal.tb_event_key ek
            WHERE ek.fk_app = v_pk_app
-             AND ek.event_key = (SELECT CASE WHEN f.id LIKE '________-____-____-____-____________'
-                                             THEN md5(lower(f.id COLLATE "C"))::uuid
-                                             ELSE md5(f.id)::uuid END
+             AND ek.event_key = (SELECT analytics_internal.fn_event_key(
+                                            f.id, f.id LIKE '________-____-____-____-____________')
                                  FROM (SELECT v_events -> 0 ->> 'event_id' AS id) f)) THEN
         BEGIN
             WITH src AS MATERIALIZED (
@@ -155,8 +154,7 @@ BEGIN
                        AND (k.event_time < v_oldest) IS NOT TRUE
                        AND (k.event_time < v_dropped_before) IS NOT TRUE, false) AS ok,
                        k.event_time > v_latest AS is_clamped,
-                       CASE WHEN k.id_is_uuid THEN md5(lower(k.event_id COLLATE "C"))::uuid
-                            WHEN k.event_id IS NOT NULL THEN md5(k.event_id)::uuid END AS event_key,
+                       analytics_internal.fn_event_key(k.event_id, k.id_is_uuid) AS event_key,
                        CASE WHEN k.id_is_uuid THEN k.event_id::uuid END AS client_uuid
                 FROM (SELECT t.*,
                              CASE WHEN t.client_time IS NULL THEN v_now
@@ -345,13 +343,10 @@ BEGIN
         CROSS JOIN LATERAL (SELECT s.e ->> 'timestamp' AS ts, jsonb_typeof(s.e -> 'timestamp') AS ts_type
                             OFFSET 0) t
     ), checked AS (
-        -- event_key: md5 of the id in canonical form (a uuid-shaped id in lower case), so that
-        -- two different ids never share a key; the stored event id is the client's own uuid
-        -- when it sent one. Valid rows are those with no problem.
+        -- event_key: see fn_event_key (two different ids never share a key); the stored event
+        -- id is the client's own uuid when it sent one. Valid rows are those with no problem.
         SELECT k.*,
-               CASE WHEN k.client_event_id IS NULL THEN NULL
-                    ELSE md5(CASE WHEN k.id_is_uuid THEN lower(k.client_event_id)
-                                  ELSE k.client_event_id END)::uuid END AS event_key,
+               analytics_internal.fn_event_key(k.client_event_id, k.id_is_uuid) AS event_key,
                CASE WHEN k.id_is_uuid THEN k.client_event_id::uuid END AS client_uuid
         FROM (SELECT c2.*,
                      -- 8-4-4-4-12 hex digits, tested without a counted regex (slow in PostgreSQL)
